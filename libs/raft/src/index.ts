@@ -1,0 +1,11 @@
+export * from './types';
+export * from './errors';
+export * from './storage';
+export * from './config';
+export * from './random';
+export * from './conf-change';
+export * from './raw-node';
+export { validateMessage } from './validate';
+export { ProgressState } from './progress';
+export * from './proposal-tracker';
+export * from './snapshot-chunks';
