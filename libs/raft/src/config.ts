@@ -38,9 +38,24 @@ export interface RaftConfig {
   maxEntriesPerMsg?: number;
   /** The last index the application applied before a restart (it is not handed out again). Default 0. */
   applied?: number;
+  /**
+   * Deliberately broken behaviour, for proving that the simulator catches safety bugs. Never set
+   * outside tests: each one breaks a rule of the Raft paper.
+   */
+  unsafeTestingFaults?: UnsafeTestingFaults;
 }
 
-export type ResolvedConfig = Required<Omit<RaftConfig, 'id' | 'storage' | 'random'>> & Pick<RaftConfig, 'random'>;
+export interface UnsafeTestingFaults {
+  /** Grant a vote to any up-to-date candidate, even after voting for another in the same term (§5.2). */
+  voteTwice?: boolean;
+  /** Commit entries of earlier terms by counting replicas (the Figure 8 bug, §5.4.2). */
+  commitOldTerm?: boolean;
+  /** Grant votes without the "log at least as up-to-date" check (§5.4.1). */
+  skipLogCheckOnVote?: boolean;
+}
+
+export type ResolvedConfig = Required<Omit<RaftConfig, 'id' | 'storage' | 'random' | 'unsafeTestingFaults'>> &
+  Pick<RaftConfig, 'random'> & { unsafeTestingFaults: UnsafeTestingFaults };
 
 export const DEFAULTS = {
   electionTicks: 10,
@@ -76,6 +91,7 @@ export function resolveConfig(c: RaftConfig): ResolvedConfig {
     maxPendingReads: c.maxPendingReads ?? DEFAULTS.maxPendingReads,
     maxEntriesPerMsg: c.maxEntriesPerMsg ?? DEFAULTS.maxEntriesPerMsg,
     applied: c.applied ?? DEFAULTS.applied,
+    unsafeTestingFaults: c.unsafeTestingFaults ?? {},
   };
   const bad = (what: string) => new RaftError(RaftErrorCode.INVALID_ARGUMENT, `raft config: ${what}`);
   if (!Number.isSafeInteger(c.id) || c.id <= 0) throw bad(`id must be a positive integer, got ${c.id}`);

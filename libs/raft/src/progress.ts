@@ -18,7 +18,7 @@ export class Progress {
   pendingSnapshot = 0;
   /** Heard from since the last CheckQuorum round. */
   recentActive = false;
-  /** In Probe: a probe is outstanding. In Replicate: the inflight window is full. */
+  /** In Probe: a probe is outstanding (wait for its answer or a heartbeat response). */
   paused = false;
   readonly inflights: Inflights;
 
@@ -68,7 +68,6 @@ export class Progress {
         this.next = last + 1;
         this.inflights.add(last, bytes);
       }
-      this.paused = this.inflights.isFull();
     } else if (this.state === ProgressState.Probe) {
       this.paused = true;
     }
@@ -105,8 +104,10 @@ export class Progress {
   isPaused(): boolean {
     switch (this.state) {
       case ProgressState.Probe:
-      case ProgressState.Replicate:
         return this.paused;
+      case ProgressState.Replicate:
+        // Derived from the window itself, so no acknowledgement can unpause a full window.
+        return this.inflights.isFull();
       case ProgressState.Snapshot:
         return true;
     }

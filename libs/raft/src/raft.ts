@@ -309,12 +309,14 @@ export class Raft {
         return;
       case MessageType.Vote:
       case MessageType.PreVote: {
+        const faults = this.cfg.unsafeTestingFaults;
         const canVote =
           this.vote === m.from ||
           (this.vote === NONE && this.lead === NONE) ||
-          (m.type === MessageType.PreVote && m.term > this.term);
+          (m.type === MessageType.PreVote && m.term > this.term) ||
+          (faults.voteTwice === true && m.type === MessageType.Vote);
         const respType = m.type === MessageType.Vote ? MessageType.VoteResp : MessageType.PreVoteResp;
-        if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+        if (canVote && (faults.skipLogCheckOnVote === true || this.log.isUpToDate(m.index, m.logTerm))) {
           // The response carries the request's term: for a PreVote that is the future term.
           this.send(message({ type: respType, to: m.from, term: m.term }));
           if (m.type === MessageType.Vote) {
@@ -600,6 +602,12 @@ export class Raft {
 
   private maybeCommit(): boolean {
     const wasInTerm = this.committedEntryInCurrentTerm();
+    if (this.cfg.unsafeTestingFaults.commitOldTerm === true) {
+      const index = Math.min(this.prs.committed(), this.log.lastIndex());
+      if (index <= this.log.committed) return false;
+      this.log.commitTo(index);
+      return true;
+    }
     if (!this.log.maybeCommit(this.prs.committed(), this.term)) return false;
     if (!wasInTerm && this.committedEntryInCurrentTerm()) this.releaseReadsBeforeCommit();
     return true;

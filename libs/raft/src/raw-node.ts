@@ -184,6 +184,11 @@ export class RawNode {
     return this.raft.term;
   }
 
+  /** The term of the entry at `index` in this node's log (durable or not), or 0 if not held. */
+  logTerm(index: number): number {
+    return this.raft.log.term(index);
+  }
+
   isLeader(): boolean {
     return this.raft.role === Role.Leader;
   }

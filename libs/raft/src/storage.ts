@@ -1,4 +1,5 @@
-import { ConfState, Entry, entrySize, HardState, Snapshot } from './types';
+import { ConfState, Entry, EntryType, entrySize, HardState, NodeId, Snapshot } from './types';
+import { ConfChangeType, encodeConfChange } from './conf-change';
 import { RaftError, RaftErrorCode } from './errors';
 
 /**
@@ -26,6 +27,25 @@ export interface Storage {
   lastIndex(): number;
   /** The most recent snapshot. */
   snapshot(): Snapshot;
+}
+
+/**
+ * The log every founding member of a new cluster starts with: one committed AddVoter entry per
+ * initial member, in term 1. The membership lives in the log from its very first entry, so a member
+ * added later learns the whole history of the configuration by replaying the log (or from a snapshot,
+ * which records the membership at its index). Returns the entries and the hard state to persist.
+ */
+export function bootstrapLog(voters: readonly NodeId[]): { entries: Entry[]; hardState: HardState } {
+  if (voters.length === 0 || new Set(voters).size !== voters.length) {
+    throw new RaftError(RaftErrorCode.INVALID_ARGUMENT, 'a cluster starts with one or more distinct voters');
+  }
+  const entries = voters.map((nodeId, i) => ({
+    term: 1,
+    index: i + 1,
+    type: EntryType.ConfChange,
+    data: encodeConfChange({ type: ConfChangeType.AddVoter, nodeId, context: '' }),
+  }));
+  return { entries, hardState: { term: 1, vote: 0, commit: entries.length } };
 }
 
 /**
@@ -94,6 +114,14 @@ export class MemoryStorage implements Storage {
 
   snapshot(): Snapshot {
     return this.snap;
+  }
+
+  /** Writes the founding log of a new cluster (see `bootstrapLog`). The storage must be empty. */
+  bootstrap(voters: readonly NodeId[]): void {
+    if (this.lastIndex() !== 0) throw new RaftError(RaftErrorCode.INVALID_ARGUMENT, 'bootstrap needs an empty log');
+    const { entries, hardState } = bootstrapLog(voters);
+    this.append(entries);
+    this.hardState = hardState;
   }
 
   /** Replaces the whole log with a snapshot received from the leader. */

@@ -1,0 +1,269 @@
+import {
+  ConfState, decodeConfChange, Entry, EntryType, MemoryStorage, Message, message, MessageType, NodeId,
+  ProposalOutcome, ProposalTracker, RaftError, RaftErrorCode, RawNode, Ready, Role, SeededRandom, SnapshotAssembler,
+} from '@hikarikeeper/raft';
+import type { SnapshotChunk } from '@hikarikeeper/raft';
+import { decodeCommand, encodeCommand, KvCommand, KvResult, KvStateMachine } from './kv-state-machine';
+
+/** What a node answers a client. `leader` is a hint for NOT_LEADER. */
+export type NodeReply =
+  | { readonly ok: true; readonly result?: KvResult; readonly value?: string | null }
+  | { readonly ok: false; readonly code: string; readonly leader?: NodeId };
+
+/** Where, inside the handling of one Ready, a scheduled crash strikes. */
+export enum CrashPoint {
+  /** After ready(), before anything is persisted: the Ready is lost entirely. */
+  BeforePersist = 'before-persist',
+  /** After persisting, before sending: peers never hear what was promised. */
+  BeforeSend = 'before-send',
+  /** After sending, before applying the committed entries. */
+  BeforeApply = 'before-apply',
+}
+
+export interface NodeHooks {
+  send(m: Message): void;
+  reply(to: (r: NodeReply) => void, r: NodeReply): void;
+  onSoftState(node: SimNode, role: Role, leader: NodeId, term: number): void;
+  onApply(node: SimNode, entry: Entry): void;
+  onSnapshotInstalled(node: SimNode, index: number): void;
+  trace(line: string): void;
+}
+
+export interface SimNodeOptions {
+  electionTicks: number;
+  /** Take a snapshot and compact the log every this many applied entries. */
+  snapshotEvery: number;
+  /** Entries kept in the log behind a snapshot (so slightly lagging followers avoid a snapshot). */
+  compactionLag: number;
+  maxInflightMsgs: number;
+  maxMsgBytes: number;
+  /** Test-only broken behaviour injected into the core (proves the simulator catches bugs). */
+  unsafeFaults?: { voteTwice?: boolean; commitOldTerm?: boolean; skipLogCheckOnVote?: boolean };
+}
+
+type PendingRead = { key: string; reply: (r: NodeReply) => void; index: number };
+
+/**
+ * One simulated server: a RawNode over durable in-memory storage, driving the replicated register.
+ * `storage` and `sm` are the node's "disk" and survive a crash; everything else is lost with it.
+ */
+export class SimNode {
+  readonly storage: MemoryStorage;
+  readonly sm: KvStateMachine;
+  raw: RawNode | null = null;
+  private proposals = new ProposalTracker<(r: NodeReply) => void>();
+  private reads = new Map<string, PendingRead>();
+  private readyReads: PendingRead[] = [];
+  private assembler = new SnapshotAssembler(64 << 20, 4096);
+  private readSeq = 0;
+  crashAt: CrashPoint | null = null;
+  /** Removed from the cluster for good: it never restarts. */
+  retired = false;
+  lastAppliedSeen = 0;
+
+  /** `founders` is the initial membership for a founding member, null for a node added later. */
+  constructor(
+    readonly id: NodeId,
+    founders: readonly NodeId[] | null,
+    private readonly rng: SeededRandom,
+    private readonly opts: SimNodeOptions,
+    private readonly hooks: NodeHooks,
+  ) {
+    const empty: ConfState = { voters: [], learners: [] };
+    this.storage = new MemoryStorage(empty);
+    if (founders) this.storage.bootstrap(founders);
+    this.sm = new KvStateMachine(empty);
+  }
+
+  get alive(): boolean {
+    return this.raw !== null;
+  }
+
+  start(): void {
+    this.raw = new RawNode({
+      id: this.id,
+      storage: this.storage,
+      random: this.rng.fork(),
+      electionTicks: this.opts.electionTicks,
+      heartbeatTicks: 1,
+      maxInflightMsgs: this.opts.maxInflightMsgs,
+      maxMsgBytes: this.opts.maxMsgBytes,
+      applied: this.sm.applied,
+      unsafeTestingFaults: this.opts.unsafeFaults,
+    });
+    this.lastAppliedSeen = this.sm.applied;
+    this.hooks.trace(`n${this.id} start (term ${this.storage.getHardState().term}, applied ${this.sm.applied}, last ${this.storage.lastIndex()})`);
+  }
+
+  /** Loses everything volatile: the core, pending requests (their clients time out), partial snapshots. */
+  crash(): void {
+    this.raw = null;
+    this.proposals = new ProposalTracker();
+    this.reads.clear();
+    this.readyReads = [];
+    this.assembler = new SnapshotAssembler(64 << 20, 4096);
+    this.crashAt = null;
+    this.hooks.trace(`n${this.id} crash`);
+  }
+
+  // ------------------------------------------------------------------ client requests
+
+  write(cmd: KvCommand, reply: (r: NodeReply) => void): void {
+    const raw = this.raw;
+    if (!raw) return; // a dead node does not answer
+    if (!raw.isLeader()) {
+      this.hooks.reply(reply, { ok: false, code: 'NOT_LEADER', leader: raw.leader() });
+      return;
+    }
+    try {
+      const index = raw.propose(encodeCommand(cmd));
+      this.proposals.track(index, raw.term(), reply);
+    } catch (e) {
+      const code = e instanceof RaftError ? e.code : 'INTERNAL';
+      this.hooks.reply(reply, { ok: false, code, leader: e instanceof RaftError ? e.leader : 0 });
+    }
+  }
+
+  read(key: string, reply: (r: NodeReply) => void): void {
+    const raw = this.raw;
+    if (!raw) return;
+    const context = `${this.id}:${++this.readSeq}`;
+    try {
+      raw.readIndex(context);
+      this.reads.set(context, { key, reply, index: 0 });
+    } catch (e) {
+      const code = e instanceof RaftError ? e.code : 'INTERNAL';
+      this.hooks.reply(reply, { ok: false, code, leader: raw.leader() });
+    }
+  }
+
+  // ------------------------------------------------------------------ network input
+
+  tick(): void {
+    this.raw?.tick();
+  }
+
+  receive(m: Message): void {
+    this.raw?.step(m);
+  }
+
+  receiveChunk(from: NodeId, term: number, chunk: SnapshotChunk): void {
+    if (!this.raw) return;
+    const r = this.assembler.accept(chunk);
+    if (r.status === 'complete') {
+      this.raw.step(message({ type: MessageType.Snap, from, to: this.id, term, snapshot: r.snapshot }));
+    }
+  }
+
+  snapshotStatus(follower: NodeId, ok: boolean): void {
+    this.raw?.reportSnapshot(follower, ok);
+  }
+
+  // ------------------------------------------------------------------ the Ready loop
+
+  /** Handles every pending Ready; returns false if the node crashed while doing so. */
+  processReadies(): boolean {
+    for (let rounds = 0; this.raw && this.raw.hasReady(); rounds++) {
+      if (rounds > 1000) throw new Error(`n${this.id}: Ready loop does not settle`);
+      if (!this.handleReady(this.raw, this.raw.ready())) return false;
+    }
+    return this.raw !== null;
+  }
+
+  private handleReady(raw: RawNode, rd: Ready): boolean {
+    if (this.crashAt === CrashPoint.BeforePersist) {
+      this.crash();
+      return false;
+    }
+    if (rd.softState) this.hooks.onSoftState(this, rd.softState.role, rd.softState.leader, raw.term());
+    // 1. persist (atomically, as one WriteBatch would be)
+    if (rd.snapshot) {
+      this.storage.applySnapshot(rd.snapshot);
+      this.sm.restore(rd.snapshot.data);
+      this.sm.applied = rd.snapshot.metadata.index;
+      this.lastAppliedSeen = this.sm.applied;
+      this.proposals.snapshotInstalled(rd.snapshot.metadata.index, (reply) => this.hooks.reply(reply, { ok: false, code: 'UNKNOWN' }));
+      this.hooks.onSnapshotInstalled(this, rd.snapshot.metadata.index);
+      this.hooks.trace(`n${this.id} installed snapshot at ${rd.snapshot.metadata.index}`);
+    }
+    this.storage.append(rd.entries);
+    if (rd.hardState) this.storage.setHardState(rd.hardState);
+    if (this.crashAt === CrashPoint.BeforeSend) {
+      this.crash();
+      return false;
+    }
+    // 2. send
+    for (const m of rd.messages) this.hooks.send(m);
+    if (this.crashAt === CrashPoint.BeforeApply) {
+      this.crash();
+      return false;
+    }
+    // 3. apply
+    for (const e of rd.committedEntries) this.applyEntry(raw, e);
+    for (const rs of rd.readStates) {
+      const read = this.reads.get(rs.context);
+      if (!read) continue;
+      this.reads.delete(rs.context);
+      read.index = rs.index;
+      this.readyReads.push(read);
+    }
+    this.serveReads();
+    raw.advance();
+    this.maybeCompact();
+    return true;
+  }
+
+  private applyEntry(raw: RawNode, e: Entry): void {
+    if (e.index !== this.sm.applied + 1) {
+      throw new Error(`n${this.id}: applying ${e.index} after ${this.sm.applied}`);
+    }
+    this.hooks.onApply(this, e);
+    let result: KvResult | undefined;
+    if (e.type === EntryType.ConfChange) {
+      const cc = decodeConfChange(e.data);
+      const cs = raw.applyConfChange(cc);
+      this.sm.confState = cs;
+      this.storage.setConfState(cs);
+      this.hooks.trace(`n${this.id} applied ${cc.type} n${cc.nodeId} at ${e.index}: voters [${cs.voters}] learners [${cs.learners}]`);
+    } else if (e.data.length > 0) {
+      result = this.sm.apply(decodeCommand(e.data));
+    }
+    this.sm.applied = e.index;
+    this.lastAppliedSeen = e.index;
+    this.proposals.applied(e, (reply, outcome) => {
+      if (outcome === ProposalOutcome.Committed) this.hooks.reply(reply, { ok: true, result });
+      else this.hooks.reply(reply, { ok: false, code: outcome === ProposalOutcome.Lost ? 'LOST' : 'UNKNOWN' });
+    });
+  }
+
+  private serveReads(): void {
+    if (this.readyReads.length === 0) return;
+    const waiting: PendingRead[] = [];
+    for (const r of this.readyReads) {
+      if (r.index <= this.sm.applied) this.hooks.reply(r.reply, { ok: true, value: this.sm.kv.get(r.key) ?? null });
+      else waiting.push(r);
+    }
+    this.readyReads = waiting;
+  }
+
+  private maybeCompact(): void {
+    const snapIndex = this.storage.snapshot().metadata.index;
+    if (this.sm.applied - snapIndex < this.opts.snapshotEvery) return;
+    this.storage.createSnapshot(this.sm.applied, this.sm.confState, this.sm.serialize());
+    const compactTo = this.sm.applied - this.opts.compactionLag;
+    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
+  }
+
+  isLeader(): boolean {
+    return this.raw?.isLeader() ?? false;
+  }
+
+  /** Whether `read`/`write` requests may have been lost in a way the node knows (no leader). */
+  noLeader(): boolean {
+    return !this.raw || this.raw.leader() === 0;
+  }
+
+  get code(): typeof RaftErrorCode {
+    return RaftErrorCode;
+  }
+}
