@@ -1,0 +1,41 @@
+import { runSimulation } from './simulation';
+import type { SimNodeOptions } from './sim-node';
+
+type Fault = keyof NonNullable<SimNodeOptions['unsafeFaults']>;
+
+/** The first seed in [1, seedsMax] whose run reports a violation with `fault` injected, if any. */
+function firstCatch(fault: Fault, seedsMax: number): { seed: number; violation: string } | undefined {
+  for (let seed = 1; seed <= seedsMax; seed++) {
+    const r = runSimulation({ seed, unsafeFaults: { [fault]: true } });
+    if (r.violations.length > 0) return { seed, violation: r.violations[0] };
+  }
+  return undefined;
+}
+
+// A simulator that never fails proves nothing: break a rule of the Raft paper on purpose and
+// require that the simulator notices within a bounded number of seeds.
+describe('the simulator catches deliberately broken cores', () => {
+  test('voting twice in one term (§5.2) is caught as two leaders of one term within 50 seeds', () => {
+    const caught = firstCatch('voteTwice', 50);
+    expect(caught).toBeDefined();
+    expect(caught!.violation).toMatch(/election safety|leader completeness|state machine safety|linearizability/);
+  });
+
+  test('voting without the up-to-date log check (§5.4.1) is caught within 50 seeds', () => {
+    const caught = firstCatch('skipLogCheckOnVote', 50);
+    expect(caught).toBeDefined();
+    expect(caught!.violation).toMatch(/leader completeness|state machine safety|durability|linearizability/);
+  });
+
+  test('the same seeds pass with the faults off', () => {
+    for (let seed = 1; seed <= 20; seed++) expect(runSimulation({ seed }).violations).toEqual([]);
+  });
+
+  test('a seed replays exactly: same seed, same trace', () => {
+    const a = runSimulation({ seed: 7, trace: true });
+    const b = runSimulation({ seed: 7, trace: true });
+    expect(a.trace.length).toBeGreaterThan(20);
+    expect(b.trace).toEqual(a.trace);
+    expect(b.stats).toEqual(a.stats);
+  });
+});
