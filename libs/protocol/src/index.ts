@@ -1,1 +1,54 @@
-export {};
+/**
+ * @hikarikeeper/protocol: the client wire format shared by the server and the SDK.
+ *
+ * frame.ts (length-prefixed frames) → codec.ts (msgpack bodies) → messages.ts (the envelope) →
+ * operations.ts (the typed operation catalogue, with ops/*), alongside errors.ts (the one error
+ * catalogue), limits.ts (every bound) and path.ts (node paths).
+ */
+export * from './errors';
+export * from './limits';
+export * from './json';
+export * from './path';
+export * from './frame';
+export * from './codec';
+export * from './messages';
+export { DEFAULT_REQUEST_LIMITS, type RequestLimits, requestLimits } from './args';
+export * from './operations';
+export type { HelloArgs, HelloResult, PingArgs, PingResult } from './ops/handshake';
+export {
+  ANY_VERSION,
+  CREATE_MODES,
+  isEphemeralMode,
+  isSequentialMode,
+  type ChildrenArgs,
+  type ChildrenResult,
+  type CreateArgs,
+  type CreateFields,
+  type CreateMode,
+  type CreateResult,
+  type DeleteArgs,
+  type DeleteFields,
+  type DeleteResult,
+  type ExistsArgs,
+  type ExistsResult,
+  type GetArgs,
+  type GetResult,
+  type SetArgs,
+  type SetFields,
+  type SetResult,
+  type Stat,
+  type SyncArgs,
+  type SyncResult,
+  type WriteArgs,
+} from './ops/namespace';
+export type {
+  CheckOp,
+  CreateOp,
+  DeleteOp,
+  MultiArgs,
+  MultiOp,
+  MultiOpName,
+  MultiOpResult,
+  MultiResult,
+  SetOp,
+} from './ops/multi';

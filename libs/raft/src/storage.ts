@@ -9,8 +9,16 @@ import { RaftError, RaftErrorCode } from './errors';
  * compaction policy) and writes through to disk.
  *
  * Index rules: the log holds entries `firstIndex() .. lastIndex()`; `term(firstIndex() - 1)` is the
- * term of the latest snapshot (the "dummy" entry), so the term of the entry just before the log is
- * always known. An empty log right after a snapshot at index S has firstIndex = S + 1, lastIndex = S.
+ * term of the compaction point (the "dummy" entry), so the term of the entry just before the log is
+ * always known. The log is never compacted past the latest snapshot (a leader must be able to serve a
+ * follower either entries or a snapshot that reaches them). An empty log right after a snapshot at
+ * index S, compacted up to S, has firstIndex = S + 1, lastIndex = S.
+ *
+ * Ownership: arrays returned by `entries` belong to the caller (the core may shorten them); an
+ * adapter returns a fresh array, never one it keeps.
+ *
+ * On restart, `RaftConfig.applied` must be at least `firstIndex() - 1`: the application's applied
+ * state always covers the compacted part of the log.
  */
 export interface Storage {
   /** The state saved by the application before a restart: hard state and membership. */
@@ -35,15 +43,16 @@ export interface Storage {
  * added later learns the whole history of the configuration by replaying the log (or from a snapshot,
  * which records the membership at its index). Returns the entries and the hard state to persist.
  */
-export function bootstrapLog(voters: readonly NodeId[]): { entries: Entry[]; hardState: HardState } {
-  if (voters.length === 0 || new Set(voters).size !== voters.length) {
+export function bootstrapLog(voters: ReadonlyArray<NodeId | { readonly id: NodeId; readonly context: string }>): { entries: Entry[]; hardState: HardState } {
+  const members = voters.map((v) => (typeof v === 'number' ? { id: v, context: '' } : v));
+  if (members.length === 0 || new Set(members.map((m) => m.id)).size !== members.length) {
     throw new RaftError(RaftErrorCode.INVALID_ARGUMENT, 'a cluster starts with one or more distinct voters');
   }
-  const entries = voters.map((nodeId, i) => ({
+  const entries = members.map((m, i) => ({
     term: 1,
     index: i + 1,
     type: EntryType.ConfChange,
-    data: encodeConfChange({ type: ConfChangeType.AddVoter, nodeId, context: '' }),
+    data: encodeConfChange({ type: ConfChangeType.AddVoter, nodeId: m.id, context: m.context }),
   }));
   return { entries, hardState: { term: 1, vote: 0, commit: entries.length } };
 }
@@ -146,7 +155,7 @@ export class MemoryStorage implements Storage {
     return this.snap;
   }
 
-  /** Drops the entries up to `compactIndex` (they must be covered by the snapshot). */
+  /** Drops the entries up to `compactIndex`, which must be covered by the latest snapshot. */
   compact(compactIndex: number): void {
     const offset = this.offset;
     if (compactIndex <= offset) return;
