@@ -1,0 +1,22 @@
+import type { MultiOp, WireError } from '@hikarikeeper/protocol';
+import { pack, unpack } from './packer';
+
+/**
+ * A replicated command: what one log entry asks the state machine to do. Everything the apply
+ * needs is inside it — including the leader's clock (`t`), so that timestamps are the same on
+ * every replica. `c`/`s` (client id, sequence number) make a retried write apply once.
+ */
+export type Command =
+  | { k: 'ns'; op: MultiOp; c?: string; s?: number; t: number }
+  | { k: 'multi'; ops: MultiOp[]; c?: string; s?: number; t: number };
+
+/** The outcome of applying one command, returned to the waiting client. */
+export type Outcome = { ok: true; value: unknown } | { ok: false; error: WireError };
+
+export function encodeCommand(cmd: Command): Buffer {
+  return pack(cmd);
+}
+
+export function decodeCommand(data: Uint8Array): Command {
+  return unpack<Command>(data);
+}

@@ -1,0 +1,80 @@
+/**
+ * The state machine's part of the key space (prefixes 0x10-0x1F; the Raft storage owns 0x00-0x0F,
+ * see server/src/storage/keys.ts). Paths never contain 0x00, which separates a parent from a child
+ * name in the children index, so that "/a"'s children sort apart from "/ab"'s.
+ *
+ * | prefix | key                                   | value                                       |
+ * |--------|---------------------------------------|---------------------------------------------|
+ * | 0x10   | 0x10 + path                           | node stat record (msgpack array, small)     |
+ * | 0x11   | 0x11 + parent path + 0x00 + name      | empty: the children index                   |
+ * | 0x14   | 0x14 + path                           | node data (kept apart: a parent's stat      |
+ * |        |                                       | changes with every child, its data does not)|
+ * | 0x15   | 0x15 + client id + 0x00 + slot (u16)  | dedup slot: [seq, outcome] of a client write|
+ * | 0x16   | 0x16                                  | applied position: [index, term]             |
+ * | 0x17   | 0x17                                  | membership as of the applied index          |
+ * | 0x18   | 0x18 + node id (u32)                  | a member's addresses: [peer, client]        |
+ *
+ * Everything in [0x10, 0x20) is the state machine, and it is self-describing: one consistent scan of
+ * that range (with the applied position and membership inside it) is a complete snapshot.
+ * [0x30, 0x31) holds a snapshot being received (staged apart until it is installed).
+ */
+export const StateKey = {
+  Stat: 0x10,
+  Children: 0x11,
+  Data: 0x14,
+  Dedup: 0x15,
+  AppliedPosition: 0x16,
+  Membership: 0x17,
+  MemberAddress: 0x18,
+} as const;
+
+export function memberAddressKey(id: number): Buffer {
+  const key = Buffer.allocUnsafe(5);
+  key[0] = StateKey.MemberAddress;
+  key.writeUInt32BE(id, 1);
+  return key;
+}
+
+export const MEMBER_ADDRESS_RANGE = { gte: Buffer.from([StateKey.MemberAddress]), lt: Buffer.from([StateKey.MemberAddress + 1]) } as const;
+
+export const STATE_RANGE = { gte: Buffer.from([0x10]), lt: Buffer.from([0x20]) } as const;
+export const STAGING_PREFIX = 0x30;
+export const STAGING_RANGE = { gte: Buffer.from([STAGING_PREFIX]), lt: Buffer.from([STAGING_PREFIX + 1]) } as const;
+export const appliedPositionKey = Buffer.from([StateKey.AppliedPosition]);
+export const membershipKey = Buffer.from([StateKey.Membership]);
+
+function prefixed(prefix: number, text: string): Buffer {
+  const body = Buffer.from(text, 'utf8');
+  const key = Buffer.allocUnsafe(1 + body.length);
+  key[0] = prefix;
+  body.copy(key, 1);
+  return key;
+}
+
+export const statKey = (path: string): Buffer => prefixed(StateKey.Stat, path);
+export const dataKey = (path: string): Buffer => prefixed(StateKey.Data, path);
+
+/** The children index key of `name` under `parent`. */
+export function childKey(parent: string, name: string): Buffer {
+  return prefixed(StateKey.Children, `${parent}\u0000${name}`);
+}
+
+/** The key range holding every child of `parent`, in name order. */
+export function childrenRange(parent: string): { gte: Buffer; lt: Buffer } {
+  return { gte: prefixed(StateKey.Children, `${parent}\u0000`), lt: prefixed(StateKey.Children, `${parent}\u0001`) };
+}
+
+/** The child name encoded in a children index key under `parent`. */
+export function childNameOf(parent: string, key: Buffer): string {
+  return key.subarray(1 + Buffer.byteLength(parent, 'utf8') + 1).toString('utf8');
+}
+
+export function dedupKey(clientId: string, slot: number): Buffer {
+  const body = Buffer.from(clientId, 'utf8');
+  const key = Buffer.allocUnsafe(1 + body.length + 1 + 2);
+  key[0] = StateKey.Dedup;
+  body.copy(key, 1);
+  key[1 + body.length] = 0;
+  key.writeUInt16BE(slot, 2 + body.length);
+  return key;
+}

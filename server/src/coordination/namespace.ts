@@ -1,0 +1,129 @@
+import {
+  ANY_VERSION, baseName, CheckOp, CreateOp, DeleteOp, ErrorCode, HikariError, isEphemeralMode, isSequentialMode,
+  MultiOp, MultiOpResult, parentOf, ROOT_PATH, sequentialName, SEQUENCE_MAX, SetOp, validatePath,
+} from '@hikarikeeper/protocol';
+import { childKey, dataKey, statKey } from './keys';
+import { decodeRecord, encodeRecord, NodeRecord, ROOT_RECORD, toStat } from './node-record';
+import type { Overlay } from './overlay';
+
+/** Where and when a command applies: its log index and the leader's clock when it was proposed. */
+export interface ApplyPoint {
+  readonly index: number;
+  readonly time: number;
+}
+
+/** Reads a node's record through the overlay; the root always exists. */
+export async function readRecord(o: Overlay, path: string): Promise<NodeRecord | null> {
+  const bytes = await o.get(statKey(path));
+  if (bytes) return decodeRecord(bytes);
+  return path === ROOT_PATH ? { ...ROOT_RECORD } : null;
+}
+
+function writeRecord(o: Overlay, path: string, r: NodeRecord): void {
+  o.put(statKey(path), encodeRecord(r));
+}
+
+function checkVersion(path: string, r: NodeRecord, version: number | undefined): void {
+  if (version !== undefined && version !== ANY_VERSION && version !== r.version) throw HikariError.badVersion(path, version);
+}
+
+/** The keys an op will read, so a whole batch can be fetched in one call before applying. */
+export function keysToPrefetch(op: MultiOp): Buffer[] {
+  if (op.op === 'create') {
+    const parent = parentOf(isSequentialMode(op.mode) ? op.path + '0' : op.path);
+    const keys = [statKey(parent ?? ROOT_PATH)];
+    if (!isSequentialMode(op.mode)) keys.push(statKey(op.path));
+    return keys;
+  }
+  const parent = parentOf(op.path);
+  return parent === null ? [statKey(op.path)] : [statKey(op.path), statKey(parent)];
+}
+
+/**
+ * Applies one namespace op to the overlay, or throws a HikariError and changes nothing. Checks are
+ * all done before the first write, so a failing op never leaves a partial change behind.
+ */
+export async function applyOp(o: Overlay, op: MultiOp, at: ApplyPoint): Promise<MultiOpResult> {
+  switch (op.op) {
+    case 'check':
+      return check(o, op);
+    case 'create':
+      return create(o, op, at);
+    case 'set':
+      return set(o, op, at);
+    case 'delete':
+      return remove(o, op);
+  }
+}
+
+async function check(o: Overlay, op: CheckOp): Promise<MultiOpResult> {
+  const r = await readRecord(o, op.path);
+  if (!r) throw HikariError.noNode(op.path);
+  checkVersion(op.path, r, op.version);
+  return { op: 'check' };
+}
+
+async function create(o: Overlay, op: CreateOp, at: ApplyPoint): Promise<MultiOpResult> {
+  if (isEphemeralMode(op.mode)) {
+    throw new HikariError(ErrorCode.INVALID_ARGUMENT, { field: 'mode', reason: 'ephemeral nodes need a session, which this server version does not have yet' });
+  }
+  if (op.ttlMs !== undefined) {
+    throw new HikariError(ErrorCode.INVALID_ARGUMENT, { field: 'ttlMs', reason: 'TTL nodes are not supported yet' });
+  }
+  const sequential = isSequentialMode(op.mode);
+  const parentPath = parentOf(sequential ? op.path + '0' : op.path);
+  if (parentPath === null) throw HikariError.nodeExists(ROOT_PATH);
+  const parent = await readRecord(o, parentPath);
+  if (!parent) throw HikariError.noNode(parentPath);
+  if (parent.ephemeralOwner !== null) throw HikariError.noChildrenForEphemerals(parentPath);
+  let path = op.path;
+  if (sequential) {
+    if (parent.sequence > SEQUENCE_MAX) throw HikariError.invalidArgument('path', `the sequence counter of ${parentPath} is exhausted`);
+    path = sequentialName(op.path, parent.sequence);
+    validatePath(path);
+  }
+  if (await readRecord(o, path)) throw HikariError.nodeExists(path);
+  const record: NodeRecord = {
+    version: 0, cversion: 0, createdIndex: at.index, modifiedIndex: at.index, childrenCount: 0,
+    dataLength: op.data.length, ephemeralOwner: null, createdAt: at.time, modifiedAt: at.time, sequence: 0,
+  };
+  writeRecord(o, path, record);
+  o.put(dataKey(path), Buffer.from(op.data.buffer, op.data.byteOffset, op.data.byteLength));
+  o.put(childKey(parentPath, baseName(path)), Buffer.alloc(0));
+  parent.childrenCount++;
+  parent.cversion++;
+  if (sequential) parent.sequence++;
+  writeRecord(o, parentPath, parent);
+  return { op: 'create', path, stat: toStat(record) };
+}
+
+async function set(o: Overlay, op: SetOp, at: ApplyPoint): Promise<MultiOpResult> {
+  const r = await readRecord(o, op.path);
+  if (!r) throw HikariError.noNode(op.path);
+  checkVersion(op.path, r, op.version);
+  r.version++;
+  r.modifiedIndex = at.index;
+  r.modifiedAt = at.time;
+  r.dataLength = op.data.length;
+  writeRecord(o, op.path, r);
+  o.put(dataKey(op.path), Buffer.from(op.data.buffer, op.data.byteOffset, op.data.byteLength));
+  return { op: 'set', stat: toStat(r) };
+}
+
+async function remove(o: Overlay, op: DeleteOp): Promise<MultiOpResult> {
+  const parentPath = parentOf(op.path);
+  if (parentPath === null) throw HikariError.invalidPath(op.path, 'the root cannot be deleted');
+  const r = await readRecord(o, op.path);
+  if (!r) throw HikariError.noNode(op.path);
+  checkVersion(op.path, r, op.version);
+  if (r.childrenCount > 0) throw HikariError.notEmpty(op.path);
+  const parent = await readRecord(o, parentPath);
+  if (!parent) throw new HikariError(ErrorCode.INTERNAL, { reason: `node ${op.path} has no parent record` });
+  o.del(statKey(op.path));
+  o.del(dataKey(op.path));
+  o.del(childKey(parentPath, baseName(op.path)));
+  parent.childrenCount--;
+  parent.cversion++;
+  writeRecord(o, parentPath, parent);
+  return { op: 'delete' };
+}

@@ -1,0 +1,88 @@
+import type { BatchWriter, StateReader } from './state-store';
+
+/**
+ * The writes of one apply batch, layered over the store: reads see earlier writes of the same batch;
+ * nothing reaches the store until `flush` adds everything to the Ready's WriteBatch. A child overlay
+ * (`fork`) holds the writes of one `multi`, merged into its parent on success and dropped on failure.
+ */
+export class Overlay {
+  private readonly writes = new Map<string, Buffer | null>();
+
+  constructor(
+    private readonly base: StateReader | Overlay,
+    /** Values read from the store during this batch (shared by forks). */
+    private readonly fetched: Map<string, Buffer | undefined> = new Map(),
+  ) {}
+
+  fork(): Overlay {
+    return new Overlay(this, this.fetched);
+  }
+
+  /** Loads keys from the store in one call, so that the following `get`s need no I/O. */
+  async prefetch(keys: readonly Buffer[]): Promise<void> {
+    const missing = keys.filter((k) => !this.has(k.toString('latin1')));
+    if (missing.length === 0) return;
+    const values = await this.store().getMany(missing);
+    for (let i = 0; i < missing.length; i++) this.fetched.set(missing[i].toString('latin1'), values[i]);
+  }
+
+  private store(): StateReader {
+    let o: Overlay = this;
+    while (o.base instanceof Overlay) o = o.base;
+    return o.base as StateReader;
+  }
+
+  private has(k: string): boolean {
+    if (this.writes.has(k)) return true;
+    if (this.base instanceof Overlay) return this.base.has(k);
+    return this.fetched.has(k);
+  }
+
+  private lookup(k: string): Buffer | null | undefined {
+    if (this.writes.has(k)) return this.writes.get(k) ?? null;
+    if (this.base instanceof Overlay) return this.base.lookup(k);
+    return this.fetched.has(k) ? (this.fetched.get(k) ?? null) : undefined;
+  }
+
+  async get(key: Buffer): Promise<Buffer | null> {
+    const k = key.toString('latin1');
+    let v = this.lookup(k);
+    if (v === undefined) {
+      await this.prefetch([key]);
+      v = this.lookup(k);
+    }
+    return v ?? null;
+  }
+
+  put(key: Buffer, value: Buffer): void {
+    this.writes.set(key.toString('latin1'), value);
+  }
+
+  del(key: Buffer): void {
+    this.writes.set(key.toString('latin1'), null);
+  }
+
+  /** Merges a fork's writes into this overlay. */
+  absorb(child: Overlay): void {
+    for (const [k, v] of child.writes) this.writes.set(k, v);
+  }
+
+  /** Adds every write to `batch`, in key order (deterministic batches). */
+  flush(batch: BatchWriter): void {
+    const keys = [...this.writes.keys()].sort();
+    for (const k of keys) {
+      const v = this.writes.get(k);
+      if (v === null || v === undefined) batch.del(Buffer.from(k, 'latin1'));
+      else batch.put(Buffer.from(k, 'latin1'), v);
+    }
+  }
+
+  get writeCount(): number {
+    return this.writes.size;
+  }
+
+  /** The keys written (for watch notification after the batch is durable). */
+  writtenKeys(): IterableIterator<string> {
+    return this.writes.keys();
+  }
+}

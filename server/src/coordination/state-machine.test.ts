@@ -1,0 +1,179 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Entry, EntryType } from '@hikarikeeper/raft';
+import { ErrorCode, MultiOp } from '@hikarikeeper/protocol';
+import { Command, encodeCommand, Outcome } from './commands';
+import { CoordinationStateMachine, DEDUP_SLOTS } from './state-machine';
+import { MemoryBatch, MemoryStateStore } from './state-store';
+import { RocksStore, WriteBatch } from '../storage/rocks';
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+/** Drives the state machine over either store, one entry per command, like the runtime does. */
+interface Harness {
+  sm: CoordinationStateMachine;
+  apply(cmds: Command[]): Promise<Outcome[]>;
+  dump(): Promise<Array<[string, string]>>;
+  close(): Promise<void>;
+}
+
+function memoryHarness(): Harness {
+  const store = new MemoryStateStore();
+  const sm = new CoordinationStateMachine(store);
+  let index = 0;
+  return {
+    sm,
+    async apply(cmds) {
+      const entries: Entry[] = cmds.map((c) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeCommand(c) }));
+      const batch = new MemoryBatch();
+      const { outcomes } = await sm.applyBatch(entries, batch);
+      store.write(batch);
+      return entries.map((e) => outcomes.get(e.index)!);
+    },
+    async dump() {
+      return store.entries().map(([k, v]) => [Buffer.from(k, 'latin1').toString('hex'), v.toString('hex')]);
+    },
+    async close() {},
+  };
+}
+
+async function rocksHarness(): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'hk-sm-'));
+  const store = await RocksStore.open(dir);
+  const sm = new CoordinationStateMachine(store);
+  let index = 0;
+  return {
+    sm,
+    async apply(cmds) {
+      const entries: Entry[] = cmds.map((c) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeCommand(c) }));
+      const batch = new WriteBatch();
+      const { outcomes } = await sm.applyBatch(entries, batch);
+      await store.write(batch, { sync: false });
+      return entries.map((e) => outcomes.get(e.index)!);
+    },
+    async dump() {
+      const out: Array<[string, string]> = [];
+      for await (const [k, v] of store.iterate({ gte: Buffer.from([0x10]), lt: Buffer.from([0x20]) })) out.push([k.toString('hex'), v.toString('hex')]);
+      return out;
+    },
+    async close() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const ns = (op: MultiOp, extra: Partial<Command> = {}): Command => ({ k: 'ns', op, t: 1000, ...extra }) as Command;
+const create = (path: string, data = '', mode: 'persistent' | 'persistent_sequential' = 'persistent'): Command =>
+  ns({ op: 'create', path, data: bytes(data), mode });
+const errorCode = (o: Outcome) => (o.ok ? 'ok' : o.error.code);
+
+describe.each([
+  ['memory', async () => memoryHarness()],
+  ['rocksdb', rocksHarness],
+])('namespace state machine on %s', (_name, make) => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await make();
+  });
+  afterEach(async () => h.close());
+
+  test('create, get, set with versions, delete', async () => {
+    const [c] = await h.apply([create('/a', 'one')]);
+    expect(c).toMatchObject({ ok: true, value: { path: '/a', stat: { version: 0, createdIndex: 1, dataLength: 3, createdAt: 1000 } } });
+    expect(Buffer.from((await h.sm.get('/a')).data).toString()).toBe('one');
+    const [s1, bad, s2] = await h.apply([
+      ns({ op: 'set', path: '/a', data: bytes('two'), version: 0 }),
+      ns({ op: 'set', path: '/a', data: bytes('x'), version: 0 }),
+      ns({ op: 'set', path: '/a', data: bytes('three') }),
+    ]);
+    expect(s1).toMatchObject({ ok: true, value: { stat: { version: 1, modifiedIndex: 2 } } });
+    expect(errorCode(bad)).toBe(ErrorCode.BAD_VERSION);
+    expect(s2).toMatchObject({ ok: true, value: { stat: { version: 2 } } });
+    expect(Buffer.from((await h.sm.get('/a')).data).toString()).toBe('three');
+    const [d] = await h.apply([ns({ op: 'delete', path: '/a', version: 2 })]);
+    expect(d.ok).toBe(true);
+    await expect(h.sm.get('/a')).rejects.toMatchObject({ code: ErrorCode.NO_NODE });
+    expect(await h.sm.exists('/a')).toBeNull();
+  });
+
+  test('parents must exist; a node with children cannot be deleted; the root is always there', async () => {
+    const out = await h.apply([create('/x/y'), create('/x'), create('/x/y'), create('/x'), ns({ op: 'delete', path: '/x' })]);
+    expect(out.map(errorCode)).toEqual([ErrorCode.NO_NODE, 'ok', 'ok', ErrorCode.NODE_EXISTS, ErrorCode.NOT_EMPTY]);
+    expect((await h.sm.exists('/'))!.stat.childrenCount).toBe(1);
+    expect((await h.sm.exists('/x'))!.stat).toMatchObject({ childrenCount: 1, cversion: 1 });
+  });
+
+  test('sequential nodes get increasing zero-padded counters per parent', async () => {
+    await h.apply([create('/q')]);
+    const out = await h.apply([create('/q/job-', 'a', 'persistent_sequential'), create('/q/job-', 'b', 'persistent_sequential'), create('/q/other-', '', 'persistent_sequential')]);
+    expect(out.map((o) => (o.ok ? (o.value as { path: string }).path : o.error.code))).toEqual(['/q/job-0000000000', '/q/job-0000000001', '/q/other-0000000002']);
+  });
+
+  test('children are listed sorted and paged; a prefix sibling is not a child', async () => {
+    await h.apply([create('/p'), create('/pp'), create('/pp/z'), ...['c', 'a', 'e', 'b', 'd'].map((n) => create(`/p/${n}`))]);
+    const page1 = await h.sm.children('/p', undefined, 2);
+    expect(page1).toMatchObject({ names: ['a', 'b'], more: true });
+    const page2 = await h.sm.children('/p', 'b', 2);
+    expect(page2).toMatchObject({ names: ['c', 'd'], more: true });
+    const page3 = await h.sm.children('/p', 'd', 2);
+    expect(page3).toMatchObject({ names: ['e'], more: false });
+    expect((await h.sm.children('/', undefined, 10)).names).toEqual(['p', 'pp']);
+    await expect(h.sm.children('/nope')).rejects.toMatchObject({ code: ErrorCode.NO_NODE });
+  });
+
+  test('multi applies all ops or none, and names the failing op', async () => {
+    await h.apply([create('/m')]);
+    const before = await h.dump();
+    const [failed] = await h.apply([{ k: 'multi', t: 5, ops: [
+      { op: 'create', path: '/m/a', data: bytes('1'), mode: 'persistent' },
+      { op: 'set', path: '/m', data: bytes('2') },
+      { op: 'check', path: '/m', version: 0 }, // /m is at version 1 within the multi: fails
+    ] }]);
+    expect(failed).toMatchObject({ ok: false, error: { code: ErrorCode.BAD_VERSION, details: { opIndex: 2 } } });
+    expect(await h.dump()).toEqual(before);
+    const [ok] = await h.apply([{ k: 'multi', t: 5, ops: [
+      { op: 'check', path: '/m', version: 0 },
+      { op: 'create', path: '/m/a', data: bytes('1'), mode: 'persistent' },
+      { op: 'delete', path: '/m/a' },
+      { op: 'create', path: '/m/b', data: bytes(''), mode: 'persistent' },
+    ] }]);
+    expect(ok.ok).toBe(true);
+    expect((await h.sm.children('/m')).names).toEqual(['b']);
+  });
+
+  test('a retried write (same client and seq) applies once and answers as the first time', async () => {
+    await h.apply([create('/d')]);
+    const write = ns({ op: 'create', path: '/d/once', data: bytes('x'), mode: 'persistent_sequential' }, { c: 'client-1', s: 7 });
+    const [first] = await h.apply([write]);
+    const [retry] = await h.apply([write]);
+    expect(retry).toEqual(first);
+    expect((await h.sm.children('/d')).names).toHaveLength(1);
+    const [other] = await h.apply([{ ...write, c: 'client-2' } as Command]);
+    expect(other.ok).toBe(true);
+    expect((await h.sm.children('/d')).names).toHaveLength(2);
+    const [tooOld] = await h.apply([ns({ op: 'set', path: '/d', data: bytes('') }, { c: 'client-1', s: 7 + DEDUP_SLOTS }), { ...write, s: 7 } as Command]);
+    expect(tooOld.ok).toBe(true);
+    const [stale] = await h.apply([{ ...write, s: 7 } as Command]);
+    expect(errorCode(stale)).toBe(ErrorCode.INVALID_ARGUMENT);
+  });
+
+  test('a garbage entry fails with a coded error and changes nothing', async () => {
+    const before = await h.dump();
+    const out = await h.apply([{ k: 'bogus' } as unknown as Command]);
+    expect(errorCode(out[0])).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(await h.dump()).toEqual(before);
+  });
+});
+
+test('the in-memory twin and RocksDB end in byte-identical states for the same commands', async () => {
+  const m = memoryHarness();
+  const r = await rocksHarness();
+  const script: Command[] = [create('/a'), create('/a/b', 'x'), create('/a/s-', '', 'persistent_sequential'), ns({ op: 'set', path: '/a/b', data: bytes('yy') }), create('/c'), ns({ op: 'delete', path: '/c' })];
+  for (const cmd of script) {
+    expect(await m.apply([cmd])).toEqual(await r.apply([cmd]));
+  }
+  expect(await r.dump()).toEqual(await m.dump());
+  await r.close();
+});

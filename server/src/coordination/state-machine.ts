@@ -1,0 +1,142 @@
+import { Entry, EntryType } from '@hikarikeeper/raft';
+import {
+  CHILDREN_PAGE_DEFAULT, ChildrenResult, errorToWire, ExistsResult, GetResult, HikariError, MultiResult, ROOT_PATH,
+} from '@hikarikeeper/protocol';
+import { Command, decodeCommand, Outcome } from './commands';
+import { childKey, childNameOf, childrenRange, dataKey, dedupKey, statKey } from './keys';
+import { applyOp, ApplyPoint, keysToPrefetch, readRecord } from './namespace';
+import { Overlay } from './overlay';
+import { pack, unpack } from './packer';
+import { decodeRecord, ROOT_RECORD, toStat } from './node-record';
+import type { BatchWriter, StateReader } from './state-store';
+
+/**
+ * Results remembered per client for deduplication: a ring of this many slots, indexed by sequence
+ * number. A client must keep fewer writes than this in flight (the SDK does), so that a retry always
+ * finds its first outcome.
+ */
+export const DEDUP_SLOTS = 256;
+
+/** What applying a batch produced: an outcome per command entry, and the keys written. */
+export interface BatchResult {
+  readonly outcomes: Map<number, Outcome>;
+  readonly writes: number;
+}
+
+/**
+ * The coordination state machine. Deterministic: the same committed entries applied to the same
+ * state produce the same writes on every replica — nothing here reads a clock, a random source or
+ * the node's identity. Writes go into the Ready's WriteBatch, with the applied index, so that a
+ * restart neither loses nor re-applies anything.
+ */
+export class CoordinationStateMachine {
+  constructor(private readonly store: StateReader) {}
+
+  /** Applies committed entries (in order) into `batch`; returns each command's outcome. */
+  async applyBatch(entries: readonly Entry[], batch: BatchWriter): Promise<BatchResult> {
+    const overlay = new Overlay(this.store);
+    const commands: Array<{ entry: Entry; cmd: Command | null }> = [];
+    const prefetch: Buffer[] = [];
+    for (const entry of entries) {
+      if (entry.type !== EntryType.Normal || entry.data.length === 0) continue;
+      let cmd: Command | null = null;
+      try {
+        cmd = decodeCommand(entry.data);
+        for (const op of cmd.k === 'ns' ? [cmd.op] : cmd.ops) prefetch.push(...keysToPrefetch(op));
+        if (cmd.c !== undefined && cmd.s !== undefined) prefetch.push(dedupKey(cmd.c, cmd.s % DEDUP_SLOTS));
+      } catch {
+        cmd = null;
+      }
+      commands.push({ entry, cmd });
+    }
+    await overlay.prefetch(prefetch);
+    const outcomes = new Map<number, Outcome>();
+    for (const { entry, cmd } of commands) {
+      outcomes.set(entry.index, await this.applyCommand(overlay, entry, cmd));
+    }
+    overlay.flush(batch);
+    return { outcomes, writes: overlay.writeCount };
+  }
+
+  private async applyCommand(overlay: Overlay, entry: Entry, cmd: Command | null): Promise<Outcome> {
+    if (cmd === null || (cmd.k !== 'ns' && cmd.k !== 'multi')) {
+      return { ok: false, error: errorToWire(HikariError.invalidArgument('command', `entry ${entry.index} is not a command`)) };
+    }
+    const dedup = cmd.c !== undefined && cmd.s !== undefined ? dedupKey(cmd.c, cmd.s % DEDUP_SLOTS) : null;
+    if (dedup) {
+      const seen = await overlay.get(dedup);
+      if (seen) {
+        const [seq, outcome] = unpack<[number, Outcome]>(seen);
+        if (seq === cmd.s) return outcome; // a retry: answer as the first time, change nothing
+        if (seq > cmd.s!) {
+          return { ok: false, error: errorToWire(HikariError.invalidArgument('seq', `sequence ${cmd.s} is older than the ${DEDUP_SLOTS} writes remembered`)) };
+        }
+      }
+    }
+    const at: ApplyPoint = { index: entry.index, time: cmd.t };
+    let outcome: Outcome;
+    const fork = overlay.fork();
+    try {
+      let value: unknown;
+      if (cmd.k === 'ns') {
+        value = stripOpTag(await applyOp(fork, cmd.op, at));
+      } else {
+        const results: MultiResult['results'] = [];
+        for (let i = 0; i < cmd.ops.length; i++) {
+          try {
+            results.push(await applyOp(fork, cmd.ops[i], at));
+          } catch (e) {
+            if (e instanceof HikariError) e.details.opIndex = i;
+            throw e;
+          }
+        }
+        value = { results } satisfies MultiResult;
+      }
+      overlay.absorb(fork);
+      outcome = { ok: true, value };
+    } catch (e) {
+      if (!(e instanceof HikariError)) throw e; // a bug: stop rather than diverge
+      outcome = { ok: false, error: errorToWire(e) };
+    }
+    if (dedup) overlay.put(dedup, pack([cmd.s, outcome]));
+    return outcome;
+  }
+
+  // ---------------------------------------------------------------- reads (of applied state)
+
+  async get(path: string): Promise<GetResult> {
+    const [stat, data] = await this.store.getMany([statKey(path), dataKey(path)]);
+    if (!stat && path !== ROOT_PATH) throw HikariError.noNode(path);
+    const record = stat ? decodeRecord(stat) : ROOT_RECORD;
+    return { data: data ?? Buffer.alloc(0), stat: toStat(record) };
+  }
+
+  async exists(path: string): Promise<ExistsResult> {
+    const [stat] = await this.store.getMany([statKey(path)]);
+    if (!stat) return path === ROOT_PATH ? { stat: toStat(ROOT_RECORD) } : null;
+    return { stat: toStat(decodeRecord(stat)) };
+  }
+
+  async children(path: string, after?: string, limit = CHILDREN_PAGE_DEFAULT): Promise<ChildrenResult> {
+    const record = await readRecord(new Overlay(this.store), path);
+    if (!record) throw HikariError.noNode(path);
+    const range = childrenRange(path);
+    const names: string[] = [];
+    const from = after === undefined ? { gte: range.gte } : { gt: childKey(path, after) };
+    let more = false;
+    for await (const [key] of this.store.iterate({ ...from, lt: range.lt, limit: limit + 1 })) {
+      if (names.length === limit) {
+        more = true;
+        break;
+      }
+      names.push(childNameOf(path, key));
+    }
+    return { names, more, stat: toStat(record) };
+  }
+}
+
+/** Single-op results drop the `op` tag that multi results carry. */
+function stripOpTag(result: { op: string }): unknown {
+  const { op: _op, ...rest } = result;
+  return rest;
+}

@@ -1,0 +1,109 @@
+import { mkdirSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { Registry, collectDefaultMetrics, Counter, Histogram, Gauge } from 'prom-client';
+import { bootstrapLog, RandomSource } from '@hikarikeeper/raft';
+import { requestLimits } from '@hikarikeeper/protocol';
+import { RocksStore, WriteBatch } from './storage/rocks';
+import { RocksRaftStorage } from './storage/raft-storage';
+import { CoordinationStateMachine } from './coordination/state-machine';
+import { RaftRuntime } from './runtime/raft-runtime';
+import { Clock, systemClock } from './runtime/clock';
+import { encodeMemberContext, parseHostPort } from './runtime/members';
+import { prometheusRuntimeMetrics } from './runtime/metrics';
+import { TcpTransport } from './transport/tcp-transport';
+import { ClientServer } from './api/client-server';
+import { Dispatcher } from './api/dispatcher';
+import { AdminServer } from './admin/admin-server';
+import type { ServerConfig } from './config';
+import type { Logger } from './logger';
+
+/** Randomness for election timeouts, from the OS (the simulator injects a seeded one instead). */
+const osRandom: RandomSource = { nextInt: (bound) => randomInt(bound) };
+
+/**
+ * One HikariKeeper server node, wired from its parts: RocksDB → Raft storage → runtime (with the
+ * coordination state machine and the peer transport) → client API and admin HTTP.
+ */
+export class HikariNode {
+  private constructor(
+    readonly config: ServerConfig,
+    readonly runtime: RaftRuntime,
+    private readonly store: RocksStore,
+    private readonly clients: ClientServer,
+    private readonly admin: AdminServer,
+    private readonly log: Logger,
+    readonly addresses: { client: string; admin: string; peer: string },
+  ) {}
+
+  static async start(config: ServerConfig, log: Logger, clock: Clock = systemClock): Promise<HikariNode> {
+    mkdirSync(config.dataDir, { recursive: true });
+    const store = await RocksStore.open(config.dataDir);
+    const storage = await RocksRaftStorage.open(store);
+    if (storage.lastIndex() === 0 && storage.snapshot().metadata.index === 0 && !config.join) {
+      // A brand-new cluster: every founder writes the same first entries (the membership, with addresses).
+      const { entries, hardState } = bootstrapLog(config.cluster.map((m) => ({ id: m.id, context: encodeMemberContext(m) })));
+      const batch = new WriteBatch();
+      storage.stage(batch, { entries, hardState });
+      await storage.persist(batch, { sync: true });
+      log.info({ members: config.cluster.map((m) => m.id) }, 'bootstrapped a new cluster');
+    }
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    const sm = new CoordinationStateMachine(store);
+    const peer = parseHostPort(config.peerAddress);
+    const transport = new TcpTransport({ id: config.id, clusterId: config.clusterId, host: peer.host, port: peer.port, logger: log });
+    const runtime = new RaftRuntime({
+      id: config.id, store, storage, transport, clock, random: osRandom, logger: log,
+      metrics: prometheusRuntimeMetrics(registry), tickMs: config.tickMs, electionTicks: config.electionTicks,
+      snapshotEvery: config.snapshotEvery, compactionLag: Math.min(1000, Math.floor(config.snapshotEvery / 2)),
+    }, sm);
+    const requests = new Counter({ name: 'hikari_client_requests_total', help: 'Client requests by operation', labelNames: ['op'], registers: [registry] });
+    const failures = new Counter({ name: 'hikari_client_request_errors_total', help: 'Failed client requests by operation and code', labelNames: ['op', 'code'], registers: [registry] });
+    const latency = new Histogram({ name: 'hikari_client_request_seconds', help: 'Client request latency by operation', labelNames: ['op'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] });
+    const dispatcher = new Dispatcher(runtime, sm, clock, config.clusterId, requestLimits({ dataBytesMax: config.dataBytesMax }));
+    const clients = new ClientServer(dispatcher, log, {
+      requestStarted(op) {
+        requests.inc({ op });
+        const end = latency.startTimer({ op });
+        return () => end();
+      },
+      requestFailed(op, code) {
+        failures.inc({ op, code });
+      },
+    });
+    const connections = new Gauge({ name: 'hikari_client_connections', help: 'Open client connections', registers: [registry], collect() { this.set(clients.connectionCount); } });
+    void connections;
+    let admin: AdminServer | null = null;
+    const info = () => ({ clusterId: config.clusterId, clientAddress: config.clientAddress, adminAddress: config.adminAddress, peerAddress: config.peerAddress });
+    admin = new AdminServer(runtime, registry, log, info);
+    runtime.onFatal = (e) => {
+      log.error({ err: e.message }, 'fatal: exiting so that the node restarts from disk');
+      process.exitCode = 70;
+      setTimeout(() => process.exit(70), 100).unref();
+    };
+    await runtime.start(config.cluster);
+    const c = parseHostPort(config.clientAddress);
+    const a = parseHostPort(config.adminAddress);
+    const boundClient = await clients.listen(c.host, c.port);
+    const boundAdmin = await admin.listen(a.host, a.port);
+    const addresses = { client: `${boundClient.host}:${boundClient.port}`, admin: `${boundAdmin.host}:${boundAdmin.port}`, peer: config.peerAddress };
+    log.info({ id: config.id, ...addresses, dataDir: config.dataDir }, 'node started');
+    return new HikariNode(config, runtime, store, clients, admin, log, addresses);
+  }
+
+  /**
+   * Graceful stop (SIGTERM): a leader first hands leadership to the most caught-up voter, then the
+   * client port closes (requests still waiting get SHUTTING_DOWN), then Raft and storage stop.
+   */
+  async stop(): Promise<void> {
+    if (this.runtime.isLeader()) {
+      const moved = await this.runtime.stepDown(2000);
+      this.log.info({ moved, leader: this.runtime.leader() }, moved ? 'leadership transferred before shutdown' : 'leadership transfer did not complete before shutdown');
+    }
+    await this.clients.close();
+    await this.runtime.stop();
+    await this.admin.close();
+    await this.store.close();
+    this.log.info({ id: this.config.id }, 'node stopped');
+  }
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/**
+ * `hikari-server`: one HikariKeeper node. With no arguments it runs a single-node cluster with data in
+ * ./data (the embedded default). See `hikari-server --help`.
+ */
+import { Command } from 'commander';
+import pino from 'pino';
+import { HikariError } from '@hikarikeeper/protocol';
+import { resolveConfig } from './config';
+import { HikariNode } from './hikari-node';
+
+async function main(): Promise<void> {
+  const program = new Command('hikari-server')
+    .description('A HikariKeeper coordination service node (Raft on RocksDB).')
+    .option('--id <n>', 'this node\'s id (positive integer, unique, never reused) [HIKARI_ID]')
+    .option('--cluster-id <name>', 'cluster name; nodes and clients of another cluster are refused [HIKARI_CLUSTER_ID]')
+    .option('--data-dir <dir>', 'where RocksDB keeps this node\'s data [HIKARI_DATA_DIR]')
+    .option('--client-address <host:port>', 'listen address for SDK clients [HIKARI_CLIENT_ADDRESS]')
+    .option('--peer-address <host:port>', 'listen address for other nodes [HIKARI_PEER_ADDRESS]')
+    .option('--admin-address <host:port>', 'listen address for /health, /ready, /status, /metrics [HIKARI_ADMIN_ADDRESS]')
+    .option('--cluster <members>', 'founding members: id=peerHost:port/clientHost:port,... [HIKARI_CLUSTER]')
+    .option('--join', 'start empty and wait to be added to an existing cluster [HIKARI_JOIN]')
+    .option('--tick-ms <ms>', 'Raft tick length; elections after 10-20 ticks [HIKARI_TICK_MS]')
+    .option('--snapshot-every <entries>', 'snapshot and compact the log every N entries [HIKARI_SNAPSHOT_EVERY]')
+    .option('--log-level <level>', 'trace, debug, info, warn, error [HIKARI_LOG_LEVEL]')
+    .option('--config <file>', 'a JSON file with the same settings (camelCase keys)');
+  program.parse(process.argv);
+  const o = program.opts<Record<string, string | boolean | undefined>>();
+  let config;
+  try {
+    config = resolveConfig({
+      id: o.id, clusterId: o.clusterId, dataDir: o.dataDir, clientAddress: o.clientAddress, peerAddress: o.peerAddress,
+      adminAddress: o.adminAddress, cluster: o.cluster, join: o.join, tickMs: o.tickMs, snapshotEvery: o.snapshotEvery, logLevel: o.logLevel,
+    }, process.env, o.config as string | undefined);
+  } catch (e) {
+    console.error(`hikari-server: ${e instanceof HikariError ? e.message : String(e)}`);
+    process.exit(2);
+  }
+  const log = pino({ level: config.logLevel, base: { node: config.id } });
+  let node: HikariNode;
+  try {
+    node = await HikariNode.start(config, log);
+  } catch (e) {
+    log.error({ err: e instanceof Error ? e.message : String(e) }, 'failed to start');
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    node.stop().then(() => process.exit(0), (e) => {
+      log.error({ err: String(e) }, 'error while stopping');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+void main();
