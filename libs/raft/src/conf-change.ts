@@ -32,6 +32,9 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   } catch {
     throw new RaftError(RaftErrorCode.INVALID_ARGUMENT, 'conf change entry is not valid JSON');
   }
+  if (typeof raw !== 'object' || raw === null) {
+    throw new RaftError(RaftErrorCode.INVALID_ARGUMENT, 'conf change entry is not a JSON object');
+  }
   const o = raw as { t?: unknown; n?: unknown; c?: unknown };
   const cc = { type: o.t as ConfChangeType, nodeId: o.n as number, context: typeof o.c === 'string' ? o.c : '' };
   validateConfChange(cc);

@@ -152,12 +152,12 @@ export class Raft {
       self.becomeReplicate();
       self.recentActive = true;
     }
-    // No membership change until everything before this term is applied (also Ongaro's fix for
-    // single-server changes: the leader must commit an entry of its term first).
-    this.pendingConfIndex = this.log.lastIndex();
     // The no-op entry: committing it commits every earlier entry (§5.4.2) and enables ReadIndex.
     const ok = this.appendEntries([{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }], false);
     invariant(ok, 'the empty no-op entry must always be accepted');
+    // No membership change until everything up to and including the no-op is applied: everything
+    // before this term, and (Ongaro's fix for single-server changes) an entry of this term committed.
+    this.pendingConfIndex = this.log.lastIndex();
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -486,7 +486,9 @@ export class Raft {
         this.handleSnapshot(m);
         return;
       case MessageType.TransferLeader:
-        if (this.lead === NONE) return;
+        // A transfer to the current leader is a no-op (forwarded, it would reach the leader as a
+        // message "from itself", which validation rejects).
+        if (this.lead === NONE || m.from === this.lead) return;
         this.send(message({ type: MessageType.TransferLeader, to: this.lead, from: m.from }));
         return;
       case MessageType.TimeoutNow:
@@ -494,8 +496,10 @@ export class Raft {
         this.hup(CampaignType.Transfer);
         return;
       case MessageType.ReadIndex:
-        if (this.lead === NONE) return;
-        this.send(message({ type: MessageType.ReadIndex, to: this.lead, context: m.context }));
+        // Keep the asker in `from` when passing on a read forwarded to us, so that the answer goes
+        // to it; one that would go back to the asker, now the leader, is dropped (it retries).
+        if (this.lead === NONE || m.from === this.lead) return;
+        this.send(message({ type: MessageType.ReadIndex, to: this.lead, from: m.from, context: m.context }));
         return;
       case MessageType.ReadIndexResp:
         this.readStates.push({ index: m.index, context: m.context });
@@ -596,7 +600,9 @@ export class Raft {
   onApplied(ents: readonly Entry[]): void {
     if (this.role !== Role.Leader || this.uncommittedBytes === 0) return;
     let bytes = 0;
-    for (const e of ents) if (e.data.length > 0) bytes += entrySize(e);
+    // Every applied entry counts, empty ones included: a proposal of empty data was charged
+    // entrySize() when appended. (The no-op, never charged, is over-subtracted; the clamp absorbs it.)
+    for (const e of ents) bytes += entrySize(e);
     this.uncommittedBytes = Math.max(0, this.uncommittedBytes - bytes);
   }
 

@@ -99,6 +99,10 @@ export class RawNode {
 
   /** Asks the leader to hand leadership to `to` (a caught-up voter); proposals are refused meanwhile. */
   transferLeadership(to: NodeId): void {
+    // `to` travels in the `from` field; NONE there would be read as "this node" when forwarded.
+    if (!Number.isSafeInteger(to) || to <= 0) {
+      throw new RaftError(RaftErrorCode.INVALID_ARGUMENT, `transferLeadership: ${to} is not a node id`);
+    }
     this.raft.step(message({ type: MessageType.TransferLeader, to: this.raft.id, from: to }));
   }
 

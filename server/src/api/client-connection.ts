@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import {
-  decodeEnvelope, encodeEnvelope, encodeFrame, errorEnvelope, ErrorCode, FrameDecoder, FRAME_BYTES_MAX, HikariError,
+  decodeEnvelope, encodeEnvelope, errorEnvelope, ErrorCode, FrameDecoder, FRAME_BYTES_MAX, HikariError,
   IN_FLIGHT_REQUESTS_MAX, MessageType, validateRequest,
 } from '@hikarikeeper/protocol';
 import type { Dispatcher, ConnectionState } from './dispatcher';
@@ -95,10 +95,10 @@ export class ClientConnection {
     if (this.closed) return;
     let frame: Buffer;
     try {
-      frame = encodeFrame(encodeEnvelope(envelope));
+      frame = encodeEnvelope(envelope);
     } catch (e) {
       // A result too large for one frame: tell the client instead.
-      if (envelope.t === MessageType.RESPONSE) frame = encodeFrame(encodeEnvelope(errorEnvelope(envelope.id, e)));
+      if (envelope.t === MessageType.RESPONSE) frame = encodeEnvelope(errorEnvelope(envelope.id, e));
       else throw e;
     }
     this.socket.write(frame);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   ConfChange, ConfChangeType, ConfState, decodeConfChange, Entry, EntryType, Message, message, MessageType, NodeId,
   ProposalOutcome, ProposalTracker, RaftError, RaftErrorCode, RandomSource, RawNode, Ready, Role, Status,
@@ -76,6 +77,7 @@ export class RaftRuntime {
   private readonly readsByContext = new Map<string, Array<Waiter<number>>>();
   private readsReady: Array<{ index: number; waiters: Array<Waiter<number>> }> = [];
   private readSeq = 0;
+  private readonly bootNonce = randomBytes(8).toString('hex');
   private readonly confWaiters = new Map<number, Waiter<ConfState>>();
   private stagedSnapshot: StagedSnapshot | null = null;
   private snapshotsSending = new Set<NodeId>();
@@ -334,7 +336,9 @@ export class RaftRuntime {
     if (this.pendingReads.length > 0) {
       const waiters = this.pendingReads;
       this.pendingReads = [];
-      const context = `${this.id}:${++this.readSeq}`;
+      // Unique across the cluster and across restarts: the leader matches answers by context, and a
+      // restarted node must never take an answer meant for its previous life (a stale read point).
+      const context = `${this.id}:${this.bootNonce}:${++this.readSeq}`;
       try {
         this.raw.readIndex(context);
         this.readsByContext.set(context, waiters);

@@ -18,10 +18,13 @@ export interface PeerAddress {
  *
  * - `message` is the Snap message with `snapshot.data` empty (the metadata and membership only).
  * - `chunks` yields the snapshot's bytes in order, each chunk non-empty and at most
- *   SNAPSHOT_CHUNK_BYTES_MAX long, then ends. It can be iterated once. The transport reads from the
- *   network only as fast as the consumer pulls (back-pressure), so the consumer decides how much of
- *   the snapshot is in memory. If the stream breaks (connection lost, malformed chunk, sender gave
- *   up, transport stopped) the iteration throws a HikariError; chunks received before stay valid.
+ *   SNAPSHOT_CHUNK_BYTES_MAX long, then ends. It is a byte stream: chunk boundaries are the
+ *   transport's, not the pieces the sender yielded (a producer of self-contained pieces wraps them
+ *   with `framePieces` and the consumer restores them with `unframePieces`, see snapshot-pieces.ts).
+ *   It can be iterated once. The transport reads from the network only as fast as the consumer
+ *   pulls (back-pressure), so the consumer decides how much of the snapshot is in memory. If the
+ *   stream breaks (connection lost, malformed chunk, sender gave up, transport stopped) the
+ *   iteration throws a HikariError; chunks received before stay valid.
  * - A chunk may be a view into a larger receive buffer: copy it to keep it past the next pull.
  */
 export interface SnapshotStream {
@@ -29,13 +32,14 @@ export interface SnapshotStream {
   readonly chunks: AsyncIterable<Uint8Array>;
 }
 
-/** What the transport calls when peers' messages arrive. Exceptions thrown by it are logged, never propagated. */
+/** What the transport calls when peers' messages and snapshots arrive. */
 export interface TransportHandler {
   /**
    * A batch of messages from one peer, in the order that peer sent them. Called synchronously from
    * the network callbacks; the array and its messages belong to the handler. Messages are only
    * checked for shape (numbers, bytes, arrays) and for `from` = the authenticated peer, `to` = this
    * node: `RawNode.step` does the semantic validation. Entry data may be views into a receive buffer.
+   * An exception thrown here is logged and does not affect the connection.
    */
   onMessages(messages: Message[]): void;
   /**

@@ -85,6 +85,8 @@ export class Network {
    * hold messages back by pushing them to an array of its own and returning false.
    */
   filters: Array<(m: Message) => boolean> = [];
+  /** Called for each message the network itself drops (partition, crashed or unknown recipient). */
+  onBlocked: ((m: Message) => void) | null = null;
   private readonly cutLinks = new Set<string>();
   private readonly isolated = new Set<NodeId>();
   private readonly down = new Set<NodeId>();
@@ -210,7 +212,10 @@ export class Network {
 
   /** Steps `m` into its recipient unless the network or a filter drops it. Returns whether delivered. */
   deliver(m: Message): boolean {
-    if (this.blocked(m)) return false;
+    if (this.blocked(m)) {
+      this.onBlocked?.(m);
+      return false;
+    }
     for (const f of this.filters) if (!f(m)) return false;
     this.delivered.push(m);
     this.node(m.to).raw.step(m);
