@@ -9,6 +9,7 @@ import { RocksRaftStorage } from '../storage/raft-storage';
 import { CoordinationStateMachine } from '../coordination/state-machine';
 import { Command, encodeCommand, Outcome } from '../coordination/commands';
 import type { Transport, SnapshotStream } from '../transport/transport';
+import { framePieces, unframePieces } from '../transport/snapshot-pieces';
 import { Clock } from './clock';
 import { decodeMemberContext, MemberAddress } from './members';
 import { installStaged, openSnapshotSource, stagePosition, stageSnapshot, StagedSnapshot } from './snapshot-transfer';
@@ -272,7 +273,7 @@ export class RaftRuntime {
   /** A snapshot from the leader: stage its records, then let the core decide to install it. */
   private async onSnapshot(from: NodeId, stream: SnapshotStream): Promise<void> {
     if (this.stopped) throw new HikariError(ErrorCode.SHUTTING_DOWN, {});
-    const staged = await stageSnapshot(this.opts.store, stream.chunks);
+    const staged = await stageSnapshot(this.opts.store, unframePieces(stream.chunks));
     if (staged.index <= this.applied) return; // nothing new; the leader learns from our next response
     this.stagedSnapshot = staged;
     const m = stream.message;
@@ -394,7 +395,8 @@ export class RaftRuntime {
     if (applied !== this.applied) {
       stagePosition(batch, applied, appliedTerm, confChanged ?? (rd.snapshot ? this.conf : null));
       storage.stage(batch, { applied, confState: confChanged ?? (rd.snapshot ? this.conf : null) });
-      if (applied - storage.snapshot().metadata.index >= this.snapshotEvery) {
+      // (Not in the Ready that installs a snapshot: that snapshot is the newest one already.)
+      if (!rd.snapshot && applied - storage.snapshot().metadata.index >= this.snapshotEvery) {
         storage.createSnapshot(batch, applied, this.conf);
         const compactTo = applied - this.compactionLag;
         if (compactTo >= storage.firstIndex()) storage.compact(batch, compactTo);
@@ -495,7 +497,7 @@ export class RaftRuntime {
     const source = openSnapshotSource(this.opts.store);
     this.log.info({ to: m.to, index: this.applied }, 'sending snapshot');
     this.opts.transport
-      .sendSnapshot(m, source.chunks)
+      .sendSnapshot(m, framePieces(source.chunks))
       .then((ok) => {
         this.snapshotsSending.delete(m.to);
         if (!ok) source.abort();

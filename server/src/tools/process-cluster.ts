@@ -108,7 +108,9 @@ export class ProcessCluster {
     const args = [
       this.script, '--id', String(n.id), '--cluster-id', this.opts.clusterId, '--data-dir', n.dataDir,
       '--client-address', n.client, '--peer-address', n.peer, '--admin-address', n.admin,
-      ...(join ? ['--join'] : ['--cluster', this.clusterSpec]), ...(this.opts.extraArgs ?? []),
+      // A joining node is told the current members (as etcd's initial-cluster-state=existing), so
+      // that it knows its peers before the log tells it; it does not bootstrap.
+      ...(join ? ['--join'] : []), '--cluster', this.clusterSpec, ...(this.opts.extraArgs ?? []),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     n.process = child;

@@ -57,6 +57,7 @@ export class PeerLink {
   private closed = false;
   /** Failed connection attempts since the last success: only the first one is logged. */
   private failures = 0;
+  private openedAtMs = 0;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -185,7 +186,7 @@ export class PeerLink {
         this.failures++;
         if (this.failures === 1) {
           this.ctx.logger.warn(
-            { peer: this.id, address: `${this.addr.host}:${this.addr.port}`, code: error.code, err: error },
+            { peer: this.id, address: `${this.addr.host}:${this.addr.port}`, code: error.code, reason: error.details.reason ?? error.message },
             'cannot connect to peer; retrying with backoff',
           );
         }
@@ -196,8 +197,8 @@ export class PeerLink {
 
   private open(framed: FramedSocket): void {
     this.conn = framed;
+    this.openedAtMs = Date.now();
     this.blocked = false;
-    this.backoff.reset();
     this.failures = 0;
     this.ctx.counters.connectionsOpen++;
     this.ctx.logger.info({ peer: this.id, dialed: this.dials }, 'peer connected');
@@ -213,6 +214,9 @@ export class PeerLink {
   private lost(framed: FramedSocket, error: Error | null): void {
     if (this.conn !== framed) return;
     this.detach();
+    // Only a connection that proved stable resets the backoff: a peer that accepts and drops at once
+    // must not be redialed at the shortest delay forever.
+    if (Date.now() - this.openedAtMs >= this.ctx.limits.reconnectDelayMsMax) this.backoff.reset();
     const malformed = HikariError.is(error, ErrorCode.BAD_FRAME) || HikariError.is(error, ErrorCode.TOO_LARGE);
     const log = malformed ? this.ctx.logger.error : this.ctx.logger.warn;
     log.call(this.ctx.logger, { peer: this.id, err: error }, 'peer connection lost');

@@ -1,5 +1,7 @@
-import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
+import * as net from 'node:net';
+import { encodeFrame, ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import { EntryType, message, MessageType } from '@hikarikeeper/raft';
+import { encodeHelloAnswer } from './control-frames';
 import { encodeMessages } from './peer-codec';
 import { freePort, heartbeat, meshPeers, RawPeer, sleep, StuckAcceptor, TestNode, waitFor } from './testing';
 
@@ -156,6 +158,42 @@ describe('TcpTransport', () => {
     n2.transport.send([heartbeat(2, 3, 9)]);
     await waitFor(() => n2.received.some((m) => m.from === 3) && n3.received.length === 1, 'the other connection still serves');
     expect(n2.connectedTo(3)).toBe(true);
+  });
+
+  test('frames that arrive in the same segment as the handshake answer are delivered', async () => {
+    const server = net.createServer((socket) => {
+      socket.once('data', () => {
+        const answer = encodeFrame(encodeHelloAnswer({ ok: true }));
+        const batch = encodeFrame(encodeMessages([heartbeat(2, 1, 42)]));
+        socket.write(Buffer.concat([answer, batch])); // one write, one segment on loopback
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const n1 = await start(1);
+    n1.transport.setPeers([{ id: 2, host: '127.0.0.1', port: (server.address() as net.AddressInfo).port }]);
+    await waitFor(() => n1.received.length === 1, 'the message that followed the answer');
+    expect(n1.received[0]!.commit).toBe(42);
+    await n1.transport.stop(); // closes its end, so that server.close() can complete
+  });
+
+  test('a peer that accepts then drops at once is redialed with growing delays, not in a hot loop', async () => {
+    let accepted = 0;
+    const server = net.createServer((socket) => {
+      socket.once('data', () => {
+        accepted++;
+        socket.end(encodeFrame(encodeHelloAnswer({ ok: true })));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const n1 = await start(1);
+    n1.transport.setPeers([{ id: 2, host: '127.0.0.1', port: (server.address() as net.AddressInfo).port }]);
+    await sleep(1_000);
+    await n1.transport.stop();
+    // Delays with jitter 0.5: 38, 75, 150, 300, 600 ms... so about 5 dials in a second (not ~25).
+    expect(accepted).toBeGreaterThanOrEqual(3);
+    expect(accepted).toBeLessThanOrEqual(7);
   });
 
   test('a peer that stops reading: the send queue stays bounded and drops the newest', async () => {

@@ -1,0 +1,140 @@
+/**
+ * Client options: what a user may set, the defaults, and the bounds the SDK keeps. `resolveOptions`
+ * turns the user's options into a complete, checked record once, so that the rest of the SDK never
+ * handles `undefined` or a nonsensical value.
+ */
+import { randomUUID } from 'node:crypto';
+import { HikariError, ID_CHARS_MAX } from '@hikarikeeper/protocol';
+import { Endpoint, parseEndpoint } from './endpoints';
+
+/**
+ * The server deduplicates writes by (client id, `seq`) and remembers the outcome of the last this-many
+ * seqs of each client. (A protocol constant: it belongs in @hikarikeeper/protocol's limits.ts.)
+ */
+export const WRITE_DEDUP_WINDOW = 256;
+
+/**
+ * Most writes the SDK keeps outstanding (a seq issued, no final answer yet). Half the server's window:
+ * a write retried after a connection loss is then always still remembered, however many later writes
+ * were applied in between.
+ */
+export const WRITES_IN_FLIGHT_MAX = WRITE_DEDUP_WINDOW / 2;
+
+/** Default bound of the queue of requests waiting to be sent (no connection, or the in-flight window is full). */
+export const PENDING_REQUESTS_MAX_DEFAULT = 10_000;
+
+/** Default deadline of one call, retries included. */
+export const TIMEOUT_MS_DEFAULT = 10_000;
+
+/** Default time allowed for one connection attempt: TCP connect plus the `hello` handshake. */
+export const CONNECT_TIMEOUT_MS_DEFAULT = 3_000;
+
+/** Backoff between connection attempts and between retries on the same connection. */
+export const BACKOFF_INITIAL_MS_DEFAULT = 50;
+export const BACKOFF_MAX_MS_DEFAULT = 2_000;
+
+/** setTimeout fires at once for delays over a signed 32-bit integer; no deadline may be longer. */
+export const TIMER_MS_MAX = 2 ** 31 - 1;
+
+const ID_PATTERN = new RegExp(`^[A-Za-z0-9._:-]{1,${ID_CHARS_MAX}}$`);
+
+export interface HikariClientOptions {
+  /** Client addresses of the cluster's nodes, 'host:port' ('[::1]:7701' for IPv6); at least one. */
+  endpoints: readonly string[];
+  /**
+   * Names this client to the servers, which deduplicate its writes by (client id, seq). Default: a
+   * random UUID. The seq counter restarts at 1 with every HikariClient: never give two clients the same
+   * id (at once, or one after another within the servers' memory), or one's writes may be answered
+   * with the other's outcomes instead of being applied.
+   */
+  clientId?: string;
+  /** The cluster id the nodes must have (CLUSTER_MISMATCH otherwise). Default: learnt from the first node, then pinned. */
+  clusterId?: string;
+  /** Default deadline of a call, retries included (ms). Default 10,000. */
+  timeoutMs?: number;
+  /** Time allowed for one connection attempt, TCP connect plus handshake (ms). Default 3,000. */
+  connectTimeoutMs?: number;
+  /** First backoff step (ms). Default 50. */
+  backoffInitialMs?: number;
+  /** Largest backoff step (ms). Default 2,000. */
+  backoffMaxMs?: number;
+  /** Most calls waiting to be sent; a call over it fails at once with TOO_MANY_REQUESTS. Default 10,000. */
+  pendingRequestsMax?: number;
+  /** Most writes outstanding at once, 1 to 128 (the default); later writes wait their turn. */
+  writesInFlightMax?: number;
+}
+
+/** Options with every default applied and every value checked. */
+export interface ResolvedOptions {
+  readonly endpoints: readonly Endpoint[];
+  readonly clientId: string;
+  readonly clusterId: string | undefined;
+  readonly timeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly backoff: BackoffOptions;
+  readonly pendingRequestsMax: number;
+  readonly writesInFlightMax: number;
+}
+
+export interface BackoffOptions {
+  readonly initialMs: number;
+  readonly maxMs: number;
+}
+
+/** Throws INVALID_ARGUMENT naming the option at fault. */
+export function resolveOptions(options: HikariClientOptions): ResolvedOptions {
+  if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) {
+    throw HikariError.invalidArgument('endpoints', "must list at least one 'host:port'");
+  }
+  const endpoints = options.endpoints.map((address, index) => parseEndpoint(address, `endpoints[${index}]`));
+  const backoff = {
+    initialMs: integerOption('backoffInitialMs', options.backoffInitialMs, BACKOFF_INITIAL_MS_DEFAULT, 1, TIMER_MS_MAX),
+    maxMs: integerOption('backoffMaxMs', options.backoffMaxMs, BACKOFF_MAX_MS_DEFAULT, 1, TIMER_MS_MAX),
+  };
+  if (backoff.maxMs < backoff.initialMs) {
+    throw HikariError.invalidArgument('backoffMaxMs', 'must be at least backoffInitialMs');
+  }
+  return {
+    endpoints,
+    clientId: idOption('clientId', options.clientId) ?? randomUUID(),
+    clusterId: idOption('clusterId', options.clusterId),
+    timeoutMs: timeoutOption('timeoutMs', options.timeoutMs, TIMEOUT_MS_DEFAULT),
+    connectTimeoutMs: timeoutOption('connectTimeoutMs', options.connectTimeoutMs, CONNECT_TIMEOUT_MS_DEFAULT),
+    backoff,
+    pendingRequestsMax: integerOption(
+      'pendingRequestsMax',
+      options.pendingRequestsMax,
+      PENDING_REQUESTS_MAX_DEFAULT,
+      1,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    writesInFlightMax: integerOption(
+      'writesInFlightMax',
+      options.writesInFlightMax,
+      WRITES_IN_FLIGHT_MAX,
+      1,
+      WRITES_IN_FLIGHT_MAX,
+    ),
+  };
+}
+
+/** A deadline in ms: an integer in [1, TIMER_MS_MAX]; `fallback` when undefined. */
+export function timeoutOption(field: string, value: number | undefined, fallback: number): number {
+  return integerOption(field, value, fallback, 1, TIMER_MS_MAX);
+}
+
+function integerOption(field: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw HikariError.invalidArgument(field, `must be an integer in [${min}, ${max}]`);
+  }
+  return value;
+}
+
+function idOption(field: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
+    throw HikariError.invalidArgument(field, `must be 1 to ${ID_CHARS_MAX} characters among A-Z a-z 0-9 . _ : -`);
+  }
+  return value;
+}

@@ -1,0 +1,100 @@
+/**
+ * Checks the shape of each operation's result before it reaches typed code. The envelope was checked
+ * by the protocol package; its `r` is whatever the node sent. A result of the wrong shape fails that
+ * one call with BAD_FRAME (the framing is intact, so the connection stays open).
+ */
+import { HikariError, isPlainObject, OpName, OpResult, Stat } from '@hikarikeeper/protocol';
+
+type Check<O extends OpName> = (value: unknown) => OpResult<O>;
+type Fields = Record<string, unknown>;
+
+const STAT_NUMBERS = [
+  'version',
+  'cversion',
+  'createdIndex',
+  'modifiedIndex',
+  'childrenCount',
+  'dataLength',
+  'createdAt',
+  'modifiedAt',
+] as const;
+
+const MULTI_RESULT_OPS = ['check', 'create', 'set', 'delete'];
+
+class MalformedResult extends Error {}
+
+function map(value: unknown, what: string): Fields {
+  if (!isPlainObject(value)) throw new MalformedResult(`${what} must be a map`);
+  return value;
+}
+
+function stat(value: unknown, what = 'stat'): Stat {
+  const fields = map(value, what);
+  for (const key of STAT_NUMBERS) {
+    if (!Number.isSafeInteger(fields[key])) throw new MalformedResult(`${what}.${key} must be an integer`);
+  }
+  const owner = fields.ephemeralOwner;
+  if (owner !== null && typeof owner !== 'string') {
+    throw new MalformedResult(`${what}.ephemeralOwner must be a string or null`);
+  }
+  return fields as unknown as Stat;
+}
+
+function string(fields: Fields, key: string): string {
+  if (typeof fields[key] !== 'string') throw new MalformedResult(`${key} must be a string`);
+  return fields[key];
+}
+
+const CHECKS: { readonly [O in OpName]: Check<O> } = {
+  hello: (value) => map(value, 'the result') as unknown as OpResult<'hello'>,
+  ping: (value) => (map(value, 'the result'), {}),
+  create: (value) => {
+    const fields = map(value, 'the result');
+    return { path: string(fields, 'path'), stat: stat(fields.stat) };
+  },
+  get: (value) => {
+    const fields = map(value, 'the result');
+    if (!(fields.data instanceof Uint8Array)) throw new MalformedResult('data must be bytes');
+    return { data: fields.data, stat: stat(fields.stat) };
+  },
+  set: (value) => ({ stat: stat(map(value, 'the result').stat) }),
+  delete: (value) => (map(value, 'the result'), {}),
+  exists: (value) => (value === null ? null : { stat: stat(map(value, 'the result').stat) }),
+  children: (value) => {
+    const fields = map(value, 'the result');
+    const { names, more } = fields;
+    if (!Array.isArray(names) || !names.every((name) => typeof name === 'string')) {
+      throw new MalformedResult('names must be an array of strings');
+    }
+    if (typeof more !== 'boolean') throw new MalformedResult('more must be a boolean');
+    return { names: names as string[], more, stat: stat(fields.stat) };
+  },
+  multi: (value) => {
+    const { results } = map(value, 'the result');
+    if (!Array.isArray(results)) throw new MalformedResult('results must be an array');
+    results.forEach((item, index) => {
+      const fields = map(item, `results[${index}]`);
+      if (!MULTI_RESULT_OPS.includes(fields.op as string)) {
+        throw new MalformedResult(`results[${index}].op must be one of ${MULTI_RESULT_OPS.join(', ')}`);
+      }
+      if (fields.op === 'create') string(fields, 'path');
+      if (fields.op === 'create' || fields.op === 'set') stat(fields.stat, `results[${index}].stat`);
+    });
+    return { results } as OpResult<'multi'>;
+  },
+  sync: (value) => {
+    const { index } = map(value, 'the result');
+    if (!Number.isSafeInteger(index)) throw new MalformedResult('index must be an integer');
+    return { index: index as number };
+  },
+};
+
+/** The result of `op`, checked; throws BAD_FRAME naming the field at fault. */
+export function checkResult<O extends OpName>(op: O, value: unknown): OpResult<O> {
+  try {
+    return (CHECKS[op] as Check<O>)(value);
+  } catch (error) {
+    if (!(error instanceof MalformedResult)) throw error;
+    throw HikariError.badFrame(`malformed ${op} result: ${error.message}`, { op });
+  }
+}
