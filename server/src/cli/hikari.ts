@@ -87,6 +87,18 @@ async function leaderAdmin(g: Globals): Promise<string> {
   return admins[i];
 }
 
+/** Waits until the leader sees member `id` replicated up to the commit index. */
+async function waitCaughtUp(g: Globals, id: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await adminGet(await leaderAdmin(g), '/status', 2000);
+    const member = (status?.members as Array<{ id: number; match?: number }> | undefined)?.find((m) => m.id === id);
+    if (status && member?.match !== undefined && member.match >= (status.commitIndex as number)) return;
+    if (Date.now() > deadline) throw new HikariError(ErrorCode.TIMEOUT, {}, { message: `node ${id} did not catch up within ${timeoutMs} ms (is it running with --join?)` });
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function adminCall(address: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(`http://${address}${path}`, {
     method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
@@ -160,10 +172,17 @@ export function buildProgram(): Command {
       out(g(), human, rows);
       if (rows.every((r) => r.status === null)) process.exitCode = EXIT.UNAVAILABLE;
     });
-  cluster.command('add <id> <peer> <client>').description('add a node as a learner (start it with --join), or promote it with --promote')
-    .option('--promote', 'promote an existing learner to voter')
-    .action(async (id: string, peer: string, client: string, o: { promote?: boolean }) => {
-      const r = await adminCall(await leaderAdmin(g()), 'POST', '/members', o.promote ? { id: Number(id), promote: true } : { id: Number(id), peer, client });
+  cluster.command('add <id> <peer> <client>')
+    .description('add a node: as a learner first, promoted to voter once it has caught up (start it with --join --cluster <current members>)')
+    .option('--learner', 'leave it a learner (promote later with `cluster promote`)')
+    .option('--wait <ms>', 'how long to wait for it to catch up before promoting', '60000')
+    .action(async (id: string, peer: string, client: string, o: { learner?: boolean; wait: string }) => {
+      const nodeId = Number(id);
+      let r = await adminCall(await leaderAdmin(g()), 'POST', '/members', { id: nodeId, peer, client });
+      if (!o.learner) {
+        await waitCaughtUp(g(), nodeId, Number(o.wait));
+        r = await adminCall(await leaderAdmin(g()), 'POST', '/members', { id: nodeId, promote: true });
+      }
       out(g(), `voters ${JSON.stringify(r.voters)} learners ${JSON.stringify(r.learners)}`, r);
     });
   cluster.command('promote <id>').description('promote a caught-up learner to voter')
