@@ -22,6 +22,8 @@ async function main(): Promise<void> {
     .option('--join', 'start empty and wait to be added to an existing cluster [HIKARI_JOIN]')
     .option('--tick-ms <ms>', 'Raft tick length; elections after 10-20 ticks [HIKARI_TICK_MS]')
     .option('--snapshot-every <entries>', 'snapshot and compact the log every N entries [HIKARI_SNAPSHOT_EVERY]')
+    .option('--election-ticks <n>', 'ticks without a leader before an election (randomized up to twice) [HIKARI_ELECTION_TICKS]')
+    .option('--data-bytes-max <bytes>', 'largest node data accepted (default 1 MiB) [HIKARI_DATA_BYTES_MAX]')
     .option('--log-level <level>', 'trace, debug, info, warn, error [HIKARI_LOG_LEVEL]')
     .option('--config <file>', 'a JSON file with the same settings (camelCase keys)');
   program.parse(process.argv);
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
     config = resolveConfig({
       id: o.id, clusterId: o.clusterId, dataDir: o.dataDir, clientAddress: o.clientAddress, peerAddress: o.peerAddress,
       adminAddress: o.adminAddress, cluster: o.cluster, join: o.join, tickMs: o.tickMs, snapshotEvery: o.snapshotEvery, logLevel: o.logLevel,
+      electionTicks: o.electionTicks, dataBytesMax: o.dataBytesMax,
     }, process.env, o.config as string | undefined);
   } catch (e) {
     console.error(`hikari-server: ${e instanceof HikariError ? e.message : String(e)}`);
