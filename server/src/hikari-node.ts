@@ -14,6 +14,9 @@ import { TcpTransport } from './transport/tcp-transport';
 import { ClientServer } from './api/client-server';
 import { Dispatcher } from './api/dispatcher';
 import { AdminServer } from './admin/admin-server';
+import { SessionManager } from './sessions/session-manager';
+import { SessionBindingTable } from './sessions/session-bindings';
+import { WatchHub } from './watch/watch-hub';
 import type { ServerConfig } from './config';
 import type { Logger } from './logger';
 
@@ -33,6 +36,7 @@ export class HikariNode {
     private readonly admin: AdminServer,
     private readonly log: Logger,
     readonly addresses: { client: string; admin: string; peer: string },
+    private readonly sessions: SessionManager,
   ) {}
 
   static async start(config: ServerConfig, log: Logger, clock: Clock = systemClock): Promise<HikariNode> {
@@ -60,7 +64,22 @@ export class HikariNode {
     const requests = new Counter({ name: 'hikari_client_requests_total', help: 'Client requests by operation', labelNames: ['op'], registers: [registry] });
     const failures = new Counter({ name: 'hikari_client_request_errors_total', help: 'Failed client requests by operation and code', labelNames: ['op', 'code'], registers: [registry] });
     const latency = new Histogram({ name: 'hikari_client_request_seconds', help: 'Client request latency by operation', labelNames: ['op'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] });
-    const dispatcher = new Dispatcher(runtime, sm, clock, config.clusterId, requestLimits({ dataBytesMax: config.dataBytesMax }));
+    const sessions = new SessionManager(runtime, clock, log);
+    sessions.load(await sm.loadSessions());
+    const watches = new WatchHub(runtime.applied);
+    const bindings = new SessionBindingTable();
+    runtime.onBatch((b) => {
+      sessions.onBatch(b.sessions);
+      watches.onBatch(b.changes, b.applied);
+    });
+    runtime.onSnapshotInstalled(async (applied) => {
+      sessions.reset(await sm.loadSessions());
+      watches.reset(applied);
+    });
+    sessions.onExpired((id) => bindings.expired(id));
+    new Gauge({ name: 'hikari_sessions', help: 'Live sessions (as applied on this node)', registers: [registry], collect() { this.set(sessions.table.size); } });
+    new Gauge({ name: 'hikari_watches', help: 'Watches served by this node', registers: [registry], collect() { this.set(watches.watchCount); } });
+    const dispatcher = new Dispatcher(runtime, sm, clock, config.clusterId, requestLimits({ dataBytesMax: config.dataBytesMax }), sessions, watches, bindings);
     const clients = new ClientServer(dispatcher, log, {
       requestStarted(op) {
         requests.inc({ op });
@@ -82,13 +101,14 @@ export class HikariNode {
       setTimeout(() => process.exit(70), 100).unref();
     };
     await runtime.start(config.cluster);
+    sessions.start();
     const c = parseHostPort(config.clientAddress);
     const a = parseHostPort(config.adminAddress);
     const boundClient = await clients.listen(c.host, c.port);
     const boundAdmin = await admin.listen(a.host, a.port);
     const addresses = { client: `${boundClient.host}:${boundClient.port}`, admin: `${boundAdmin.host}:${boundAdmin.port}`, peer: config.peerAddress };
     log.info({ id: config.id, ...addresses, dataDir: config.dataDir }, 'node started');
-    return new HikariNode(config, runtime, store, clients, admin, log, addresses);
+    return new HikariNode(config, runtime, store, clients, admin, log, addresses, sessions);
   }
 
   /**
@@ -101,6 +121,7 @@ export class HikariNode {
       this.log.info({ moved, leader: this.runtime.leader() }, moved ? 'leadership transferred before shutdown' : 'leadership transfer did not complete before shutdown');
     }
     await this.clients.close();
+    this.sessions.stop();
     await this.runtime.stop();
     await this.admin.close();
     await this.store.close();

@@ -52,12 +52,28 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    // A graceful stop that hangs (storage stuck, a peer that never answers) must not keep the process.
+    setTimeout(() => {
+      log.error({ signal }, 'graceful stop took longer than 10 s; exiting now');
+      process.exit(1);
+    }, 10_000).unref();
     node.stop().then(() => process.exit(0), (e) => {
       log.error({ err: String(e) }, 'error while stopping');
       process.exit(1);
     });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Launched by a harness (npm start, tests): go when the harness goes.
+  const parent = Number(process.env.HIKARI_EXIT_WITH_PARENT);
+  if (Number.isSafeInteger(parent) && parent > 0) {
+    setInterval(() => {
+      try {
+        process.kill(parent, 0);
+      } catch {
+        stop('parent exited');
+      }
+    }, 1000).unref();
+  }
   process.on('SIGINT', () => stop('SIGINT'));
 }
 

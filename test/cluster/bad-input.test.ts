@@ -1,43 +1,5 @@
-import { connect, Socket } from 'node:net';
-import { decodeEnvelope, encodeEnvelope, Envelope, ErrorCode, FrameDecoder } from '@hikarikeeper/protocol';
-import { startTestCluster, TestCluster } from './harness';
-
-/** A raw protocol connection: sends exactly the bytes a test wants, collects what the server answers. */
-class RawConnection {
-  readonly received: Envelope[] = [];
-  closed = false;
-  private readonly decoder = new FrameDecoder();
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (c) => {
-      for (const b of this.decoder.push(c)) this.received.push(decodeEnvelope(b));
-    });
-    socket.on('close', () => (this.closed = true));
-    socket.on('error', () => undefined);
-  }
-  static open(address: string): Promise<RawConnection> {
-    const [host, port] = address.split(':');
-    return new Promise((resolve, reject) => {
-      const s = connect(Number(port), host, () => resolve(new RawConnection(s)));
-      s.once('error', reject);
-    });
-  }
-  request(id: number, op: string, a: unknown): void {
-    this.socket.write(encodeEnvelope({ t: 1, id, op, a: a as Record<string, unknown> }));
-  }
-  async answer(id: number, timeoutMs = 10_000): Promise<Envelope> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const e = this.received.find((x) => 'id' in x && x.id === id);
-      if (e) return e;
-      if (Date.now() > deadline) throw new Error(`no answer to request ${id}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  async untilClosed(timeoutMs = 5_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { Envelope, ErrorCode } from '@hikarikeeper/protocol';
+import { RawConnection, startTestCluster, TestCluster } from './harness';
 
 const code = (e: Envelope) => (e.t === 3 ? e.e.code : 'ok');
 

@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ProcessCluster } from '../../server/src/tools/process-cluster';
+import { connect, Socket } from 'node:net';
 import { ErrorCode, HikariClient, HikariError } from '@hikarikeeper/client';
+import { decodeEnvelope, encodeEnvelope, Envelope, FrameDecoder } from '@hikarikeeper/protocol';
 
 /** The built server (npm test runs `tsc -b` first). */
 export const SERVER_SCRIPT = resolve(__dirname, '..', '..', 'server', 'dist', 'main.js');
@@ -83,3 +85,50 @@ export async function allChildren(client: HikariClient, path: string, stale = fa
     after = page.names[page.names.length - 1];
   }
 }
+
+/** A raw protocol connection: sends exactly the bytes a test wants, collects what the server answers. */
+export class RawConnection {
+  readonly received: Envelope[] = [];
+  closed = false;
+  private readonly decoder = new FrameDecoder();
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (c) => {
+      for (const b of this.decoder.push(c)) this.received.push(decodeEnvelope(b));
+    });
+    socket.on('close', () => (this.closed = true));
+    socket.on('error', () => undefined);
+  }
+  static open(address: string): Promise<RawConnection> {
+    const [host, port] = address.split(':');
+    return new Promise((resolve, reject) => {
+      const s = connect(Number(port), host, () => resolve(new RawConnection(s)));
+      s.once('error', reject);
+    });
+  }
+  request(id: number, op: string, a: unknown): void {
+    this.socket.write(encodeEnvelope({ t: 1, id, op, a: a as Record<string, unknown> }));
+  }
+  async answer(id: number, timeoutMs = 10_000): Promise<Envelope> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const e = this.received.find((x) => 'id' in x && x.id === id);
+      if (e) return e;
+      if (Date.now() > deadline) throw new Error(`no answer to request ${id}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  /** Sends a request and waits for its answer. */
+  async call(id: number, op: string, a: unknown, timeoutMs?: number): Promise<Envelope> {
+    this.request(id, op, a);
+    return this.answer(id, timeoutMs);
+  }
+  /** Server-pushed events of `kind` received so far. */
+  events(kind: string): unknown[] {
+    return this.received.filter((e) => e.t === 4 && e.k === kind).map((e) => (e as { d: unknown }).d);
+  }
+  async untilClosed(timeoutMs = 5_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+}
+

@@ -1,139 +1,14 @@
 /**
- * The SDK against a real 3-node cluster: `server/dist/main.js` processes on free ports with temporary
- * data directories, driven only through the server's process contract (flags, `GET /status`).
- * Needs the build (`npx tsc -b`); without `server/dist/main.js` the suite is skipped, and says so.
+ * The SDK against a real 3-node cluster (see real-cluster.test.ts). Needs the build (`npx tsc -b`);
+ * without `server/dist/main.js` the suite is skipped, and says so.
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import { HikariClient } from './client';
+import { HikariClientOptions } from './options';
 import { DisconnectedEvent } from './events';
+import { Cluster, haveServer, SERVER_MAIN } from './real-cluster.test';
 
-const SERVER_MAIN = resolve(__dirname, '../../../server/dist/main.js');
 const CLUSTER_ID = 'client-it';
-
-interface ClusterNode {
-  readonly id: number;
-  readonly client: string;
-  readonly peer: string;
-  readonly admin: string;
-  process: ChildProcess | null;
-  /** The last lines the process printed, for failure messages. */
-  readonly output: string[];
-}
-
-interface NodeStatus {
-  role: string;
-  leader: number;
-  leaderClient?: string | null;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
-
-class Cluster {
-  private constructor(
-    readonly nodes: ClusterNode[],
-    private readonly dataDir: string,
-  ) {}
-
-  static async start(size: number): Promise<Cluster> {
-    const dataDir = mkdtempSync(join(tmpdir(), 'hikari-client-it-'));
-    const nodes: ClusterNode[] = [];
-    for (let id = 1; id <= size; id++) {
-      const [client, peer, admin] = [await freePort(), await freePort(), await freePort()];
-      nodes.push({
-        id,
-        client: `127.0.0.1:${client}`,
-        peer: `127.0.0.1:${peer}`,
-        admin: `127.0.0.1:${admin}`,
-        process: null,
-        output: [],
-      });
-    }
-    const cluster = new Cluster(nodes, dataDir);
-    for (const node of nodes) cluster.spawn(node);
-    return cluster;
-  }
-
-  get endpoints(): string[] {
-    return this.nodes.map((node) => node.client);
-  }
-
-  node(id: number): ClusterNode {
-    return this.nodes.find((node) => node.id === id)!;
-  }
-
-  /** SIGKILL: the node crashes, as a power cut would. */
-  async kill(id: number): Promise<void> {
-    const child = this.node(id).process;
-    if (child === null || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((done) => child.once('exit', done));
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  async status(node: ClusterNode): Promise<NodeStatus | null> {
-    try {
-      const response = await fetch(`http://${node.admin}/status`, { signal: AbortSignal.timeout(1000) });
-      return response.ok ? ((await response.json()) as NodeStatus) : null;
-    } catch {
-      return null;
-    }
-  }
-
-  /** The leader the running nodes agree on (a majority of the cluster's size), once they do. */
-  async waitForLeader(timeoutMs = 20_000): Promise<ClusterNode> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const running = this.nodes.filter((node) => node.process?.exitCode === null && node.process.signalCode === null);
-      const statuses = await Promise.all(running.map((node) => this.status(node)));
-      const leaders = statuses.filter((status) => status?.role === 'leader');
-      if (leaders.length === 1) {
-        const agreeing = statuses.filter((status) => status?.leader === leaders[0]!.leader).length;
-        if (agreeing > this.nodes.length / 2) return this.node(leaders[0]!.leader);
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`no leader within ${timeoutMs} ms; last output:\n${this.nodes.map((n) => n.output.slice(-5).join('\n')).join('\n')}`);
-      }
-      await new Promise((done) => setTimeout(done, 100));
-    }
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(this.nodes.map((node) => this.kill(node.id)));
-    rmSync(this.dataDir, { recursive: true, force: true });
-  }
-
-  private spawn(node: ClusterNode): void {
-    const members = this.nodes.map((each) => `${each.id}=${each.peer}/${each.client}`).join(',');
-    const args = [
-      SERVER_MAIN,
-      ...['--id', String(node.id), '--data-dir', join(this.dataDir, `node-${node.id}`)],
-      ...['--client-address', node.client, '--peer-address', node.peer, '--admin-address', node.admin],
-      ...['--cluster', members, '--cluster-id', CLUSTER_ID, '--log-level', 'warn'],
-    ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (chunk: Buffer): void => {
-      node.output.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      node.output.splice(0, Math.max(0, node.output.length - 50));
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    node.process = child;
-  }
-}
 
 async function rejection(promise: Promise<unknown>): Promise<HikariError> {
   try {
@@ -145,21 +20,20 @@ async function rejection(promise: Promise<unknown>): Promise<HikariError> {
   throw new Error('expected the call to fail');
 }
 
-const haveServer = existsSync(SERVER_MAIN);
 if (!haveServer) console.warn(`client.integration.test: skipped, ${SERVER_MAIN} is missing (run npx tsc -b)`);
 
 (haveServer ? describe : describe.skip)('HikariClient against a real 3-node cluster', () => {
   let cluster: Cluster;
   const clients: HikariClient[] = [];
 
-  async function connect(endpoints = cluster.endpoints): Promise<HikariClient> {
-    const client = await HikariClient.connect({ endpoints, clusterId: CLUSTER_ID });
+  async function connect(endpoints = cluster.endpoints, options: Partial<HikariClientOptions> = {}): Promise<HikariClient> {
+    const client = await HikariClient.connect({ endpoints, clusterId: CLUSTER_ID, ...options });
     clients.push(client);
     return client;
   }
 
   beforeAll(async () => {
-    cluster = await Cluster.start(3);
+    cluster = await Cluster.start(3, CLUSTER_ID);
     await cluster.waitForLeader();
   });
 
@@ -223,7 +97,8 @@ if (!haveServer) console.warn(`client.integration.test: skipped, ${SERVER_MAIN} 
   test('a client connected to a follower moves to the leader for its writes', async () => {
     const leader = await cluster.waitForLeader();
     const follower = cluster.nodes.find((node) => node.id !== leader.id)!;
-    const client = await connect([follower.client]);
+    // Without a session: a session's keepalives would take it to the leader at once.
+    const client = await connect([follower.client], { session: false });
     expect(client.endpoint).toBe(follower.client);
     expect((await client.exists('/')) !== null).toBe(true); // reads are served by the follower
     expect(client.endpoint).toBe(follower.client);

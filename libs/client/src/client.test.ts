@@ -5,7 +5,7 @@
  */
 import { ErrorCode, HikariError, IN_FLIGHT_BYTES_MAX, PROTOCOL_VERSION } from '@hikarikeeper/protocol';
 import { HikariClient } from './client';
-import { ConnectedEvent, DisconnectedEvent, ServerEvent } from './events';
+import { ClientEvents, DisconnectedEvent, ServerEvent } from './events';
 import { HikariClientOptions } from './options';
 import { eventually, PeerRequest, ScriptedPeer, stat } from './scripted-peer.test';
 
@@ -30,11 +30,13 @@ async function connect(endpoints: ScriptedPeer[], options: Partial<HikariClientO
   return client;
 }
 
-/** Records the client's connection events. */
+type LifecycleEvent = Exclude<keyof ClientEvents, 'event'>;
+const LIFECYCLE_EVENTS: LifecycleEvent[] = ['connected', 'reconnected', 'suspended', 'expired', 'disconnected'];
+
+/** Records the client's connection and session events, in order. */
 function recordEvents(client: HikariClient) {
-  const log: Array<['connected', ConnectedEvent] | ['disconnected', DisconnectedEvent]> = [];
-  client.on('connected', (event) => log.push(['connected', event]));
-  client.on('disconnected', (event) => log.push(['disconnected', event]));
+  const log: Array<{ [E in LifecycleEvent]: [E, ClientEvents[E]] }[LifecycleEvent]> = [];
+  for (const name of LIFECYCLE_EVENTS) client.on(name, (event) => log.push([name, event] as (typeof log)[number]));
   return log;
 }
 
@@ -286,13 +288,14 @@ describe('one connection, many calls', () => {
     const client = await connect([peer]);
     const events: ServerEvent[] = [];
     client.on('event', (event) => events.push(event));
+    const watchEvent = { watchId: 9, index: 3, type: 'changed', path: '/a' }; // an id this client never had
     for (const connection of peer.connections) {
-      connection.pushEvent('watch', { path: '/a', type: 'changed' });
+      connection.pushEvent('watch', watchEvent);
       connection.pushEvent('something.new', [1, 2]);
     }
     await eventually(() => events.length === 2);
     expect(events).toEqual([
-      { kind: 'watch', data: { path: '/a', type: 'changed' } },
+      { kind: 'watch', data: watchEvent },
       { kind: 'something.new', data: [1, 2] },
     ]);
   });
@@ -318,12 +321,14 @@ describe('writes go to the leader', () => {
     expect(leader.received('create')).toHaveLength(1);
     expect(leader.received('create')[0]!.args.seq).toBe(follower.received('create')[0]!.args.seq);
     expect(client.endpoint).toBe(leader.address);
-    expect(log.map(([name, event]) => [name, event.endpoint])).toEqual([
+    await eventually(() => log.length === 3);
+    expect(log.map(([name, event]) => [name, 'endpoint' in event ? event.endpoint : undefined])).toEqual([
       ['disconnected', follower.address],
-      ['connected', leader.address],
+      ['suspended', undefined],
+      ['reconnected', leader.address],
     ]);
     expect((log[0]![1] as DisconnectedEvent).error.code).toBe(ErrorCode.NOT_LEADER);
-    expect(log[1]![1]).toMatchObject({ nodeId: 2, clusterId: 'test' });
+    expect(log[2]![1]).toMatchObject({ nodeId: 2, clusterId: 'test', sessionId: client.session!.id });
   });
 
   test('many writes told NOT_LEADER at once move the connection once', async () => {
@@ -382,7 +387,8 @@ describe('writes go to the leader', () => {
     const b = await startPeer();
     a.options.onRequest = (request) => request.fail(ErrorCode.NOT_LEADER, { leader: b.address });
     b.options.onRequest = (request) => request.fail(ErrorCode.NOT_LEADER, { leader: a.address });
-    const client = await connect([a], { backoffInitialMs: 20, backoffMaxMs: 200 });
+    // Without a session: nothing but the write itself names the other node (see the session test).
+    const client = await connect([a], { backoffInitialMs: 20, backoffMaxMs: 200, session: false });
     const error = await rejection(client.create('/a', 'x', { timeoutMs: 1000 }));
     expect(error.code).toBe(ErrorCode.TIMEOUT);
     expect((error.cause as HikariError).code).toBe(ErrorCode.NOT_LEADER);
@@ -419,7 +425,8 @@ describe('retries and failover', () => {
     expect(peer.requests.slice(3).map((request) => request.op)).toEqual(['get', 'set', 'create']);
     expect(peer.requests.slice(4).map((request) => request.args.seq)).toEqual(firstSeqs);
     expect(peer.hellos.map((hello) => hello.args.clientId)).toEqual([client.clientId, client.clientId]);
-    expect(log.map(([name]) => name)).toEqual(['disconnected', 'connected']);
+    await eventually(() => log.length === 3);
+    expect(log.map(([name]) => name)).toEqual(['disconnected', 'suspended', 'reconnected']);
     expect(log[0]![1]).toMatchObject({ endpoint: peer.address, reconnecting: true });
     expect((log[0]![1] as DisconnectedEvent).error.code).toBe(ErrorCode.CONNECTION_LOSS);
   });

@@ -14,6 +14,25 @@
  *
  * Indeterminate outcomes: a write that fails with TIMEOUT or CANCELLED (abort, close) may have been
  * applied or not (`error.indeterminate`); read the node back to know.
+ *
+ * Sessions (on by default; `session: false` turns them off). `connect` resolves once a session is
+ * open on the leader; keepalives go every timeout / 3 on their own, and keep the client on the
+ * leader. The session owns the ephemeral nodes created through this client. Its life, as events
+ * (see events.ts and session-keeper.ts):
+ * - `suspended` when its connection breaks: it may still be alive. The client reconnects (any
+ *   node), resumes it there before sending anything else, and says `reconnected` once the leader has
+ *   renewed it.
+ * - `expired` when the server says it is gone (or the resume is refused). EVERYTHING THE OLD SESSION
+ *   OWNED IS GONE: its ephemeral nodes were deleted. Calls creating ephemeral nodes that were still
+ *   pending fail with SESSION_EXPIRED. The client opens a new session at once and says `connected`
+ *   with its id: re-create what you owned there. `client.session.state` turns 'expired' as soon as
+ *   the timeout has passed without renewal by this process's clock (a long pause, a partition): do
+ *   not act as the owner then, even before the event.
+ * - `close()` ends the session (`session.close`, best effort, at most 2 s): its ephemeral nodes are
+ *   deleted at once rather than at its expiry.
+ *
+ * Watches: `watch()` returns a Watch (see watch.ts), which survives reconnects: it is registered
+ * again on the new node from the last index it delivered, with nothing lost or repeated.
  */
 import {
   ChildrenResult,
@@ -33,13 +52,21 @@ import {
   SyncResult,
   CheckOp,
   DeleteOp,
+  validateRequest,
+  WatchKind,
 } from '@hikarikeeper/protocol';
 import { Connection } from './connection';
 import { Connector } from './connector';
-import { CallOptions, Dispatcher } from './dispatcher';
-import { ClientEventEmitter, ClientEventName, ClientListener } from './events';
+import { CallOptions, DispatchGate, Dispatcher } from './dispatcher';
+import { ClientEventEmitter, ClientEventName, ClientListener, ConnectedEvent, ServerEvent } from './events';
 import { helloArgs } from './handshake';
 import { HikariClientOptions, ResolvedOptions, resolveOptions } from './options';
+import { SessionInfo, SessionKeeper } from './session-keeper';
+import { Watch } from './watch';
+import { WatchRegistry } from './watch-registry';
+
+/** Longest wait for `session.close` in `close()` (also bounded by the client's `timeoutMs`). */
+export const SESSION_CLOSE_WAIT_MS_MAX = 2_000;
 
 /** Node data as callers give it: bytes, or a string (stored as UTF-8). */
 export type Data = Uint8Array | string;
@@ -78,6 +105,19 @@ export interface ListChildrenOptions extends ReadOptions {
   pageSize?: number;
 }
 
+export interface WatchOptions {
+  /** 'data' (default): the node itself; 'children': its children created or deleted; 'recursive': any node at or under it. */
+  kind?: WatchKind;
+  /**
+   * Start after this log index (replaying what followed it, as far as the node's history reaches)
+   * rather than now: read, then watch from the read's index, and nothing falls in between. When the
+   * history no longer reaches back that far, the watch starts with a `resync` item.
+   */
+  fromIndex?: number;
+  /** Aborting closes the watch. */
+  signal?: AbortSignal;
+}
+
 /** A node's data and stat, as `get` returns them. */
 export interface NodeData {
   /** A copy the caller owns. */
@@ -96,6 +136,13 @@ export class HikariClient {
   private readonly events = new ClientEventEmitter();
   private readonly connector: Connector;
   private readonly dispatcher: Dispatcher;
+  /** Null when sessions are off. */
+  private readonly keeper: SessionKeeper | null;
+  private readonly watches: WatchRegistry;
+  /** Each connection's handshake result, for the payloads of `connected` and `reconnected`. */
+  private readonly hellos = new WeakMap<Connection, HelloResult>();
+  /** Without sessions: a connection was up before (the next one is a `reconnected`). */
+  private wasConnected = false;
   private clusterId: string | undefined;
   private closing: Promise<void> | null = null;
   private firstConnection: { resolve(): void; reject(error: HikariError): void } | null = null;
@@ -111,17 +158,30 @@ export class HikariClient {
       },
       {
         connected: (connection, hello) => this.onConnected(connection, hello),
-        disconnected: (connection, error, reconnecting) =>
-          this.events.emit('disconnected', { endpoint: connection.endpoint.address, error, reconnecting }),
+        disconnected: (connection, error, reconnecting) => {
+          this.events.emit('disconnected', { endpoint: connection.endpoint.address, error, reconnecting });
+          this.keeper?.disconnected(connection, error);
+          this.watches.disconnected(connection);
+        },
         attemptFailed: (_endpoint, error) => {
           // At start-up, a refusal that no retry can fix (CLUSTER_MISMATCH, UNSUPPORTED_PROTOCOL,
           // not a HikariKeeper node at all) fails `connect` at once rather than at its deadline.
           if (!error.retryable) this.firstConnection?.reject(error);
         },
-        event: (event) => this.events.emit('event', event),
+        event: (event, connection) => this.onServerEvent(event, connection),
       },
     );
-    this.dispatcher = new Dispatcher(options, this.connector);
+    this.keeper = options.session === null ? null : this.newKeeper(options.session.timeoutMs);
+    const keeper = this.keeper;
+    const gate: DispatchGate | undefined =
+      keeper === null
+        ? undefined
+        : {
+            isOpen: (connection) => keeper.isBound(connection),
+            sessionExpired: (connection) => keeper.callSaidExpired(connection),
+          };
+    this.dispatcher = new Dispatcher(options, this.connector, gate);
+    this.watches = new WatchRegistry(this.dispatcher, options.backoff);
   }
 
   /**
@@ -150,6 +210,16 @@ export class HikariClient {
   /** The endpoint of the open connection ('host:port'), or null while reconnecting or once closed. */
   get endpoint(): string | null {
     return this.connector.current?.endpoint.address ?? null;
+  }
+
+  /**
+   * The session, as this client sees it now (a snapshot): its id, the timeout the server granted,
+   * and its state: 'connected' (renewed within its timeout), 'suspended' (its connection is gone, it
+   * may still be alive), 'expired' (gone, or its timeout passed without renewal; a new one is being
+   * opened), 'closed'. Null when sessions are off.
+   */
+  get session(): SessionInfo | null {
+    return this.keeper?.info ?? null;
   }
 
   /** See ClientEvents for the events and their payloads. */
@@ -256,6 +326,23 @@ export class HikariClient {
   }
 
   /**
+   * Watches `path` for changes (see WatchOptions for the kinds): a Watch, iterable with `for await`,
+   * and an emitter of 'event', 'resync' and 'error'. It lasts until `watch.close()`, the signal, or
+   * `close()`; across reconnects it resumes where it was, with nothing lost or repeated. Throws
+   * INVALID_PATH / INVALID_ARGUMENT for bad arguments, TOO_LARGE beyond WATCHES_MAX watches,
+   * CANCELLED once closed or when the signal is already aborted.
+   */
+  watch(path: string, options: WatchOptions = {}): Watch {
+    const { kind = 'data', fromIndex, signal } = options;
+    if (this.closing !== null) throw closedError();
+    validateRequest('watch', { path, kind, fromIndex });
+    if (signal?.aborted === true) {
+      throw new HikariError(ErrorCode.CANCELLED, { op: 'watch', reason: 'aborted' }, { cause: signal.reason });
+    }
+    return this.watches.add(path, kind, fromIndex, signal);
+  }
+
+  /**
    * Waits until the connected node has applied everything committed when the sync arrived; stale
    * reads on the same connection then see at least that (a reconnect in between loses this).
    *
@@ -276,14 +363,13 @@ export class HikariClient {
    */
   close(): Promise<void> {
     if (this.closing === null) {
-      const reason = new HikariError(
-        ErrorCode.CANCELLED,
-        { reason: 'the client was closed' },
-        { message: 'the client was closed' },
-      );
+      const reason = closedError();
       this.dispatcher.close(reason);
       this.firstConnection?.reject(reason);
-      this.closing = this.connector.close(reason);
+      this.watches.close();
+      const waitMs = Math.min(this.options.timeoutMs, SESSION_CLOSE_WAIT_MS_MAX);
+      const sessionClosed = this.keeper?.close(waitMs) ?? Promise.resolve();
+      this.closing = sessionClosed.then(() => this.connector.close(reason));
     }
     return this.closing;
   }
@@ -311,18 +397,72 @@ export class HikariClient {
     });
   }
 
+  private newKeeper(timeoutMs: number): SessionKeeper {
+    const { connectTimeoutMs, backoff } = this.options;
+    return new SessionKeeper({ timeoutMs, connectTimeoutMs, backoff }, this.connector, {
+      bound: (connection) => this.onUsable(connection),
+      opened: (connection, sessionId) => {
+        this.firstConnection?.resolve();
+        this.events.emit('connected', this.connectedEvent(connection, sessionId));
+      },
+      reconnected: (connection, sessionId) =>
+        this.events.emit('reconnected', this.connectedEvent(connection, sessionId)),
+      suspended: (sessionId, error) => this.events.emit('suspended', { sessionId, error }),
+      expired: (sessionId) => {
+        this.dispatcher.failSessionCalls(
+          new HikariError(
+            ErrorCode.SESSION_EXPIRED,
+            { sessionId },
+            { message: `session ${sessionId} expired before the call completed; the ephemeral nodes it created are gone` },
+          ),
+        );
+        this.events.emit('expired', { sessionId });
+      },
+      failed: (error) => this.firstConnection?.reject(error),
+    });
+  }
+
   private onConnected(connection: Connection, hello: HelloResult): void {
     this.clusterId ??= hello.clusterId; // pinned: never fail over into another cluster
+    this.hellos.set(connection, hello);
     this.dispatcher.setLimits(hello.limits);
-    this.dispatcher.pump();
+    if (this.keeper !== null) return this.keeper.connected(connection); // calls wait for the session
+    if (this.closing !== null) return;
+    this.onUsable(connection);
     this.firstConnection?.resolve();
-    this.events.emit('connected', {
+    this.events.emit(this.wasConnected ? 'reconnected' : 'connected', this.connectedEvent(connection, null));
+    this.wasConnected = true;
+  }
+
+  /** Calls may go on `connection`: the queued ones go, and the watches register there. */
+  private onUsable(connection: Connection): void {
+    this.dispatcher.pump();
+    this.watches.usable(connection);
+  }
+
+  private onServerEvent(event: ServerEvent, connection: Connection): void {
+    this.events.emit('event', event);
+    if (event.kind === 'session') this.keeper?.event(event.data);
+    if (event.kind === 'watch') {
+      const problem = this.watches.event(connection, event.data);
+      if (problem !== null) connection.close(problem);
+    }
+  }
+
+  private connectedEvent(connection: Connection, sessionId: string | null): ConnectedEvent {
+    const hello = this.hellos.get(connection)!;
+    return {
       endpoint: connection.endpoint.address,
       nodeId: hello.nodeId,
       clusterId: hello.clusterId,
       leader: hello.leader,
-    });
+      sessionId,
+    };
   }
+}
+
+function closedError(): HikariError {
+  return new HikariError(ErrorCode.CANCELLED, { reason: 'the client was closed' }, { message: 'the client was closed' });
 }
 
 function toBytes(data: Data, field: string): Buffer {

@@ -40,7 +40,8 @@ export interface ConnectorHooks {
   disconnected(connection: Connection, error: HikariError, reconnecting: boolean): void;
   /** A connection attempt to `endpoint` failed before its handshake completed. */
   attemptFailed(endpoint: Endpoint, error: HikariError): void;
-  event(event: ServerEvent): void;
+  /** An event pushed on the current connection. */
+  event(event: ServerEvent, connection: Connection): void;
 }
 
 export class Connector {
@@ -67,7 +68,7 @@ export class Connector {
   private readonly connectionHooks: ConnectionHooks = {
     ready: (connection, hello) => this.onReady(connection, hello),
     event: (connection, event) => {
-      if (connection === this.connection) this.hooks.event(event);
+      if (connection === this.connection) this.hooks.event(event, connection);
     },
     closed: (connection, error) => this.onClosed(connection, error),
   };

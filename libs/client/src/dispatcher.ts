@@ -12,6 +12,15 @@
  *
  * A call settles exactly once: with its result, a non-retryable error, TIMEOUT at its deadline,
  * CANCELLED on abort or close. After that, a late answer is dropped.
+ *
+ * The gate: calls go out only on a connection the gate opens (with sessions, once the session is
+ * bound to it: after a reconnect, `session.resume` comes first, then the calls in flight go again).
+ * One slot of the node's in-flight window is left to the session keeper, whose keepalives must
+ * never wait behind calls.
+ *
+ * Pinned calls (internal: watch registrations, unwatch) go on one given connection only, since the
+ * ids they carry mean nothing on another: if that connection is gone, or if the node answers
+ * anything but a wait, they fail rather than follow the client elsewhere.
  */
 import {
   DEFAULT_REQUEST_LIMITS,
@@ -19,11 +28,13 @@ import {
   HikariError,
   IN_FLIGHT_BYTES_MAX,
   IN_FLIGHT_REQUESTS_MAX,
+  isEphemeralMode,
   OperationKind,
   OpName,
   OpResult,
   RequestLimits,
   validateRequest,
+  ValidatedRequest,
   WriteArgs,
 } from '@hikarikeeper/protocol';
 import { Connection, EncodedRequest } from './connection';
@@ -50,6 +61,22 @@ export interface DispatcherOptions {
   readonly random?: Random;
 }
 
+/** Where calls may go; the client's session decides. */
+export interface DispatchGate {
+  /** Calls may be sent on `connection` (the current one) now. */
+  isOpen(connection: Connection): boolean;
+  /** A call sent on `connection` was answered SESSION_EXPIRED: the session bound to it is gone. */
+  sessionExpired(connection: Connection): void;
+}
+
+const ALWAYS_OPEN: DispatchGate = { isOpen: () => true, sessionExpired: () => undefined };
+
+/** Slots of the node's in-flight window left for the session keeper (it has one request out at a time). */
+export const SESSION_REQUESTS_RESERVED = 1;
+
+/** The answer to a pinned call, given synchronously. */
+export type PinnedReply = (error: HikariError | null, result: unknown) => void;
+
 type CallState = 'queued' | 'waiting' | 'sent' | 'done';
 
 interface Call {
@@ -59,6 +86,10 @@ interface Call {
   readonly timeoutMs: number;
   readonly resolve: (result: unknown) => void;
   readonly reject: (error: HikariError) => void;
+  /** The only connection this call may go on; null: whichever is current. */
+  readonly pin: Connection | null;
+  /** Creates ephemeral nodes: it belongs to the session it was made under (see failSessionCalls). */
+  readonly ownedBySession: boolean;
   state: CallState;
   holdsWriteSlot: boolean;
   /** Backoff waits so far (TOO_MANY_REQUESTS, TIMEOUT from the node). */
@@ -87,6 +118,7 @@ export class Dispatcher {
   constructor(
     private readonly options: DispatcherOptions,
     private readonly connector: Connector,
+    private readonly gate: DispatchGate = ALWAYS_OPEN,
   ) {
     this.random = options.random ?? Math.random;
   }
@@ -94,7 +126,8 @@ export class Dispatcher {
   /** Adopts the limits a node announced in its handshake. */
   setLimits(limits: { dataBytesMax: number; inFlightRequestsMax: number }): void {
     this.requestLimits = { dataBytesMax: limits.dataBytesMax };
-    this.inFlightRequestsMax = Math.min(IN_FLIGHT_REQUESTS_MAX, limits.inFlightRequestsMax);
+    const nodeMax = Math.min(IN_FLIGHT_REQUESTS_MAX, limits.inFlightRequestsMax);
+    this.inFlightRequestsMax = Math.max(1, nodeMax - SESSION_REQUESTS_RESERVED);
   }
 
   /**
@@ -109,36 +142,42 @@ export class Dispatcher {
       const request = validateRequest(op, args, this.requestLimits);
       if (options.signal?.aborted === true) throw cancelled(op, options.signal.reason);
       if (this.queue.freshCount >= this.options.pendingRequestsMax) throw queueFull(this.options.pendingRequestsMax);
-      const call: Call = {
-        op,
-        kind: request.kind,
-        // Reads never read `seq`; writes get theirs when first sent.
-        args: request.args as WriteArgs,
-        timeoutMs,
-        resolve: resolve as (result: unknown) => void,
-        reject,
-        state: 'queued',
-        holdsWriteSlot: false,
-        waits: 0,
-        lastError: null,
-        encoded: null,
-        deadlineTimer: null,
-        retryTimer: null,
-        detachSignal: null,
-      };
-      call.deadlineTimer = setTimeout(() => this.settle(call, this.timeout(call)), timeoutMs);
+      const call = this.newCall(request, timeoutMs, resolve as (result: unknown) => void, reject, null);
       const signal = options.signal;
       if (signal !== undefined) {
         const onAbort = (): void => this.settle(call, cancelled(op, signal.reason));
         signal.addEventListener('abort', onAbort, { once: true });
         call.detachSignal = () => signal.removeEventListener('abort', onAbort);
       }
-      this.live.add(call);
       this.queue.pushFresh(call);
       this.pump();
     });
   }
 
+  /**
+   * Internal: sends a read on `connection` only (see "Pinned calls" above); `reply` is called once,
+   * synchronously, with the answer, CONNECTION_LOSS when that connection is gone, TIMEOUT, or
+   * CANCELLED once closed. Such calls queue with the resends, ahead of new calls, and do not count
+   * against `pendingRequestsMax` (their number is bounded by their owner, the watch registry).
+   */
+  sendOn(connection: Connection, op: 'watch' | 'unwatch', args: unknown, reply: PinnedReply): void {
+    let request: ValidatedRequest;
+    try {
+      if (this.closedWith !== null) throw this.closedWith;
+      request = validateRequest(op, args, this.requestLimits);
+    } catch (error) {
+      return reply(error as HikariError, undefined);
+    }
+    const call = this.newCall(
+      request,
+      this.options.timeoutMs,
+      (result) => reply(null, result),
+      (error) => reply(error, undefined),
+      connection,
+    );
+    this.queue.pushAgain(call);
+    this.pump();
+  }
   /** Sends what the windows allow on the current connection. */
   pump(): void {
     if (this.pumping) return;
@@ -156,11 +195,57 @@ export class Dispatcher {
     for (const call of [...this.live]) this.settle(call, error);
   }
 
+  /**
+   * The session expired: every call not settled that creates ephemeral nodes fails with `error`
+   * (SESSION_EXPIRED). Sent again on the next session, such a call would either create a node the
+   * application believes the old session owns, or be answered, through the seq, with the outcome
+   * of its first attempt on the old session, whose nodes are gone. Later calls go on the new session.
+   */
+  failSessionCalls(error: HikariError): void {
+    for (const call of [...this.live]) if (call.ownedBySession) this.settle(call, error);
+  }
+
+  private newCall(
+    request: ValidatedRequest,
+    timeoutMs: number,
+    resolve: (result: unknown) => void,
+    reject: (error: HikariError) => void,
+    pin: Connection | null,
+  ): Call {
+    const call: Call = {
+      op: request.op,
+      kind: request.kind,
+      // Reads never read `seq`; writes get theirs when first sent.
+      args: request.args as WriteArgs,
+      timeoutMs,
+      resolve,
+      reject,
+      pin,
+      ownedBySession: createsEphemeral(request),
+      state: 'queued',
+      holdsWriteSlot: false,
+      waits: 0,
+      lastError: null,
+      encoded: null,
+      deadlineTimer: null,
+      retryTimer: null,
+      detachSignal: null,
+    };
+    call.deadlineTimer = setTimeout(() => this.settle(call, this.timeout(call)), timeoutMs);
+    this.live.add(call);
+    return call;
+  }
+
   /** Sends the call at the head of the queue if it fits; false when nothing more can be sent now. */
   private sendNext(): boolean {
     const connection = this.connector.current;
     const call = this.queue.peek();
     if (this.closedWith !== null || connection === null || call === undefined) return false;
+    if (call.pin !== null && call.pin !== connection) {
+      this.settle(call, lost(call.pin));
+      return true;
+    }
+    if (!this.gate.isOpen(connection)) return false;
     if (connection.inFlightCount >= this.inFlightRequestsMax) return false;
     if (call.kind === 'write' && !call.holdsWriteSlot) {
       if (this.writesOutstanding >= this.options.writesInFlightMax) return false;
@@ -202,8 +287,10 @@ export class Dispatcher {
       return this.settle(call, null, checked);
     }
     if (!error.retryable) this.connector.markProductive(connection);
+    if (error.code === ErrorCode.SESSION_EXPIRED) this.gate.sessionExpired(connection);
     call.lastError = error;
     const plan = planRetry(error, call.kind, connection.endpoint, connection.isOpen);
+    if (call.pin !== null && plan.action !== 'wait') return this.settle(call, error);
     switch (plan.action) {
       case 'fail':
         return this.settle(call, error);
@@ -257,6 +344,22 @@ export class Dispatcher {
       { message: `${call.op} timed out after ${call.timeoutMs} ms`, cause: call.lastError ?? this.connector.lastError ?? undefined },
     );
   }
+}
+
+/** Calls that create ephemeral nodes, alone or in a multi. */
+function createsEphemeral(request: ValidatedRequest): boolean {
+  if (request.op === 'create') return isEphemeralMode(request.args.mode);
+  if (request.op === 'multi') return request.args.ops.some((op) => op.op === 'create' && isEphemeralMode(op.mode));
+  return false;
+}
+
+function lost(connection: Connection): HikariError {
+  const { address } = connection.endpoint;
+  return new HikariError(
+    ErrorCode.CONNECTION_LOSS,
+    { endpoint: address, reason: 'the connection this call was for is gone' },
+    { message: `connection to ${address} lost before the call was sent` },
+  );
 }
 
 function cancelled(op: string, reason: unknown): HikariError {

@@ -5,6 +5,11 @@
  * const client = await HikariClient.connect({ endpoints: ['127.0.0.1:7701', '127.0.0.1:7702'] });
  * const { stat } = await client.create('/app/config', 'v1');
  * await client.set('/app/config', 'v2', { version: stat.version });
+ * await client.create('/app/workers/w-', 'me', { mode: 'ephemeral_sequential' }); // gone with the session
+ * client.on('expired', () => {}); // the session is gone, and its ephemeral nodes: re-create them
+ * const watch = client.watch('/app/config');
+ * watch.on('event', (change) => console.log(change.type, change.index));
+ * watch.close();
  * await client.close();
  * ```
  *
@@ -12,6 +17,7 @@
  */
 export {
   HikariClient,
+  SESSION_CLOSE_WAIT_MS_MAX,
   type ChildrenOptions,
   type CreateOptions,
   type Data,
@@ -20,6 +26,7 @@ export {
   type NodeData,
   type ReadOptions,
   type VersionOptions,
+  type WatchOptions,
 } from './client';
 export type { CallOptions } from './dispatcher';
 export type {
@@ -28,16 +35,32 @@ export type {
   ClientListener,
   ConnectedEvent,
   DisconnectedEvent,
+  ExpiredEvent,
+  ReconnectedEvent,
   ServerEvent,
+  SuspendedEvent,
 } from './events';
+export { KEEPALIVES_PER_TIMEOUT, type SessionInfo, type SessionState } from './session-keeper';
+export {
+  Watch,
+  WATCH_BUFFERED_ITEMS_MAX,
+  type WatchEvent,
+  type WatchEventName,
+  type WatchEvents,
+  type WatchItem,
+  type WatchResync,
+} from './watch';
+export { WATCHES_MAX } from './watch-registry';
 export {
   BACKOFF_INITIAL_MS_DEFAULT,
   BACKOFF_MAX_MS_DEFAULT,
   CONNECT_TIMEOUT_MS_DEFAULT,
   PENDING_REQUESTS_MAX_DEFAULT,
+  SESSION_TIMEOUT_MS_DEFAULT,
   TIMEOUT_MS_DEFAULT,
   WRITES_IN_FLIGHT_MAX,
   type HikariClientOptions,
+  type SessionOptions,
 } from './options';
 
 // The protocol's error catalogue, and the types and constants that appear in this API.
@@ -66,4 +89,9 @@ export {
   type SetResult,
   type Stat,
   type SyncResult,
+  type ChangeType,
+  type WatchKind,
+  SESSION_TIMEOUT_MS_MAX,
+  SESSION_TIMEOUT_MS_MIN,
+  WATCH_KINDS,
 } from '@hikarikeeper/protocol';

@@ -22,9 +22,16 @@ describe('resolveOptions', () => {
       backoff: { initialMs: 50, maxMs: 2_000 },
       pendingRequestsMax: 10_000,
       writesInFlightMax: 128,
+      session: { timeoutMs: 10_000 },
     });
     expect(resolved.clientId).toMatch(/^[0-9a-f-]{36}$/);
     expect(resolveOptions({ endpoints: ['h:1'] }).clientId).not.toBe(resolved.clientId);
+  });
+
+  test('sessions are on by default, with the timeout asked for, and off with `session: false`', () => {
+    expect(resolveOptions({ endpoints: ['h:1'], session: { timeoutMs: 30_000 } }).session).toEqual({ timeoutMs: 30_000 });
+    expect(resolveOptions({ endpoints: ['h:1'], session: {} }).session).toEqual({ timeoutMs: 10_000 });
+    expect(resolveOptions({ endpoints: ['h:1'], session: false }).session).toBeNull();
   });
 
   test('keeps at most half the server dedup window of writes in flight', () => {
@@ -42,6 +49,9 @@ describe('resolveOptions', () => {
     ['writesInFlightMax', { endpoints: ['h:1'], writesInFlightMax: 129 }],
     ['pendingRequestsMax', { endpoints: ['h:1'], pendingRequestsMax: 0 }],
     ['backoffMaxMs', { endpoints: ['h:1'], backoffInitialMs: 100, backoffMaxMs: 50 }],
+    ['session.timeoutMs', { endpoints: ['h:1'], session: { timeoutMs: 999 } }],
+    ['session.timeoutMs', { endpoints: ['h:1'], session: { timeoutMs: 600_001 } }],
+    ['session', { endpoints: ['h:1'], session: true as unknown as false }],
   ])('rejects a bad %s', (field, options) => {
     expect(fieldAtFault(options)).toBe(field);
   });

@@ -4,7 +4,7 @@
  * handles `undefined` or a nonsensical value.
  */
 import { randomUUID } from 'node:crypto';
-import { HikariError, ID_CHARS_MAX } from '@hikarikeeper/protocol';
+import { HikariError, ID_CHARS_MAX, SESSION_TIMEOUT_MS_MAX, SESSION_TIMEOUT_MS_MIN } from '@hikarikeeper/protocol';
 import { Endpoint, parseEndpoint } from './endpoints';
 
 /**
@@ -32,6 +32,9 @@ export const CONNECT_TIMEOUT_MS_DEFAULT = 3_000;
 /** Backoff between connection attempts and between retries on the same connection. */
 export const BACKOFF_INITIAL_MS_DEFAULT = 50;
 export const BACKOFF_MAX_MS_DEFAULT = 2_000;
+
+/** Default session timeout: the time a client may go silent (crash, pause, partition) before its session expires. */
+export const SESSION_TIMEOUT_MS_DEFAULT = 10_000;
 
 /** setTimeout fires at once for delays over a signed 32-bit integer; no deadline may be longer. */
 export const TIMER_MS_MAX = 2 ** 31 - 1;
@@ -62,6 +65,18 @@ export interface HikariClientOptions {
   pendingRequestsMax?: number;
   /** Most writes outstanding at once, 1 to 128 (the default); later writes wait their turn. */
   writesInFlightMax?: number;
+  /**
+   * The client's session (see HikariClient): on by default, with a 10,000 ms timeout (1,000 to
+   * 600,000; the server clamps it into its own range). `false`: no session, hence no ephemeral
+   * nodes, no keepalive traffic, and a client that may stay on a follower (one-shot tools, load
+   * generators).
+   */
+  session?: SessionOptions | false;
+}
+
+export interface SessionOptions {
+  /** Requested session timeout (ms). Default 10,000. */
+  timeoutMs?: number;
 }
 
 /** Options with every default applied and every value checked. */
@@ -74,6 +89,8 @@ export interface ResolvedOptions {
   readonly backoff: BackoffOptions;
   readonly pendingRequestsMax: number;
   readonly writesInFlightMax: number;
+  /** Null when sessions are off. */
+  readonly session: { readonly timeoutMs: number } | null;
 }
 
 export interface BackoffOptions {
@@ -115,7 +132,23 @@ export function resolveOptions(options: HikariClientOptions): ResolvedOptions {
       1,
       WRITES_IN_FLIGHT_MAX,
     ),
+    session: sessionOption(options.session),
   };
+}
+
+function sessionOption(value: SessionOptions | false | undefined): { timeoutMs: number } | null {
+  if (value === false) return null;
+  if (value !== undefined && (typeof value !== 'object' || value === null)) {
+    throw HikariError.invalidArgument('session', 'must be false or { timeoutMs? }');
+  }
+  const timeoutMs = integerOption(
+    'session.timeoutMs',
+    value?.timeoutMs,
+    SESSION_TIMEOUT_MS_DEFAULT,
+    SESSION_TIMEOUT_MS_MIN,
+    SESSION_TIMEOUT_MS_MAX,
+  );
+  return { timeoutMs };
 }
 
 /** A deadline in ms: an integer in [1, TIMER_MS_MAX]; `fallback` when undefined. */

@@ -45,6 +45,22 @@ function string(fields: Fields, key: string): string {
   return fields[key];
 }
 
+function integer(fields: Fields, key: string, min: number): number {
+  const value = fields[key];
+  if (!Number.isSafeInteger(value) || (value as number) < min) {
+    throw new MalformedResult(`${key} must be an integer of at least ${min}`);
+  }
+  return value as number;
+}
+
+/** `session.open` and `session.resume` answer the same. */
+function sessionResult(value: unknown): { sessionId: string; timeoutMs: number } {
+  const fields = map(value, 'the result');
+  const sessionId = string(fields, 'sessionId');
+  if (sessionId === '') throw new MalformedResult('sessionId must not be empty');
+  return { sessionId, timeoutMs: integer(fields, 'timeoutMs', 1) };
+}
+
 const CHECKS: { readonly [O in OpName]: Check<O> } = {
   hello: (value) => map(value, 'the result') as unknown as OpResult<'hello'>,
   ping: (value) => (map(value, 'the result'), {}),
@@ -87,6 +103,15 @@ const CHECKS: { readonly [O in OpName]: Check<O> } = {
     if (!Number.isSafeInteger(index)) throw new MalformedResult('index must be an integer');
     return { index: index as number };
   },
+  'session.open': sessionResult,
+  'session.resume': sessionResult,
+  'session.keepalive': (value) => ({ timeoutMs: integer(map(value, 'the result'), 'timeoutMs', 1) }),
+  'session.close': (value) => (map(value, 'the result'), {}),
+  watch: (value) => {
+    const fields = map(value, 'the result');
+    return { watchId: integer(fields, 'watchId', 1), index: integer(fields, 'index', 0) };
+  },
+  unwatch: (value) => (map(value, 'the result'), {}),
 };
 
 /** The result of `op`, checked; throws BAD_FRAME naming the field at fault. */

@@ -1,6 +1,6 @@
 import { ErrorCode, ERRORS, HikariError } from '@hikarikeeper/protocol';
 import { parseEndpoint } from './endpoints';
-import { isResendable, planRetry } from './retry';
+import { isResendable, planRetry, planSessionRetry } from './retry';
 
 const here = parseEndpoint('10.0.0.1:7701');
 
@@ -47,5 +47,16 @@ describe('planRetry', () => {
     expect(isResendable('write')).toBe(true);
     expect(isResendable('session')).toBe(false);
     expect(planRetry(new HikariError(ErrorCode.CONNECTION_LOSS), 'session', here, false)).toEqual({ action: 'fail' });
+  });
+
+  test('session operations opt in through planSessionRetry, with the same table; SESSION_EXPIRED is never retried', () => {
+    expect(planSessionRetry(HikariError.notLeader('10.0.0.2:7701'), here, true)).toEqual({
+      action: 'switch',
+      leader: parseEndpoint('10.0.0.2:7701'),
+    });
+    expect(planSessionRetry(new HikariError(ErrorCode.CONNECTION_LOSS), here, false)).toEqual({ action: 'resend' });
+    expect(planSessionRetry(new HikariError(ErrorCode.NO_LEADER), here, true)).toEqual({ action: 'switch', leader: null });
+    expect(planSessionRetry(new HikariError(ErrorCode.TOO_MANY_REQUESTS), here, true)).toEqual({ action: 'wait' });
+    expect(planSessionRetry(new HikariError(ErrorCode.SESSION_EXPIRED), here, true)).toEqual({ action: 'fail' });
   });
 });

@@ -28,8 +28,8 @@ export type RetryPlan =
   | { readonly action: 'wait' };
 
 /**
- * Reads are idempotent and writes carry their seq, so both may be sent again. Other kinds (session
- * operations, later) must opt in explicitly once their semantics under a retry are known.
+ * Reads are idempotent and writes carry their seq, so both may be sent again. Session operations opt
+ * in through `planSessionRetry` (the session keeper sends them, one at a time, never the dispatcher).
  */
 export function isResendable(kind: OperationKind): boolean {
   return kind === 'read' || kind === 'write';
@@ -45,7 +45,21 @@ export function planRetry(
   endpoint: Endpoint,
   connectionOpen: boolean,
 ): RetryPlan {
-  if (!error.retryable || !isResendable(kind)) return { action: 'fail' };
+  return isResendable(kind) ? planForError(error, endpoint, connectionOpen) : { action: 'fail' };
+}
+
+/**
+ * The same table for session operations, which are safe to send again: `session.resume`,
+ * `session.keepalive` and `session.close` are idempotent, and a `session.open` applied but unanswered
+ * leaves a session that owns nothing and expires on its own. SESSION_EXPIRED is not retryable: the
+ * keeper acts on it before asking for a plan.
+ */
+export function planSessionRetry(error: HikariError, endpoint: Endpoint, connectionOpen: boolean): RetryPlan {
+  return planForError(error, endpoint, connectionOpen);
+}
+
+function planForError(error: HikariError, endpoint: Endpoint, connectionOpen: boolean): RetryPlan {
+  if (!error.retryable) return { action: 'fail' };
   switch (error.code) {
     case ErrorCode.CONNECTION_LOSS:
       // A server that answers CONNECTION_LOSS on an open connection (it lost its own link onward)

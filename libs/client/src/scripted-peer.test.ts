@@ -38,6 +38,14 @@ export interface PeerOptions {
   helloError?: WireError;
   /** Called for every request but hello, after it is recorded. Default: nothing (the test answers). */
   onRequest?: (request: PeerRequest) => void;
+  /**
+   * 'auto' (default): session ops are answered at once, as a healthy leader would (open: a new id,
+   * with the timeout asked for or `sessionTimeoutMs`; resume: the id given; keepalive; close), and
+   * recorded in `sessionRequests`, not `requests`. 'manual': they are ordinary requests.
+   */
+  sessions?: 'auto' | 'manual';
+  /** The timeout that auto-answered sessions are granted (default: what the client asked for). */
+  sessionTimeoutMs?: number;
 }
 
 /** One request received by the peer. */
@@ -112,6 +120,12 @@ export class PeerConnection {
 export class ScriptedPeer {
   readonly requests: PeerRequest[] = [];
   readonly hellos: PeerRequest[] = [];
+  /** Every request but hello, in arrival order (auto-answered session requests included). */
+  readonly all: PeerRequest[] = [];
+  /** Session requests answered automatically (see PeerOptions.sessions). */
+  readonly sessionRequests: PeerRequest[] = [];
+  /** Sessions opened by auto-answered `session.open`. */
+  sessionsOpened = 0;
   readonly connections = new Set<PeerConnection>();
   /** What the SDK sent that broke the protocol (tests expect none). */
   readonly protocolErrors: unknown[] = [];
@@ -182,7 +196,12 @@ export class ScriptedPeer {
     if (request.op === 'hello') {
       this.hellos.push(request);
       this.answerHello(request);
+    } else if (request.op.startsWith('session.') && this.options.sessions !== 'manual') {
+      this.all.push(request);
+      this.sessionRequests.push(request);
+      this.answerSession(request);
     } else {
+      this.all.push(request);
       this.requests.push(request);
       this.options.onRequest?.(request);
     }
@@ -222,6 +241,20 @@ export class ScriptedPeer {
       ...this.options.helloOverrides,
     };
     request.respond(result);
+  }
+
+  private answerSession(request: PeerRequest): void {
+    const timeoutMs = this.options.sessionTimeoutMs ?? (request.args.timeoutMs as number | undefined) ?? 10_000;
+    switch (request.op) {
+      case 'session.open':
+        return request.respond({ sessionId: `s${++this.sessionsOpened}`, timeoutMs });
+      case 'session.resume':
+        return request.respond({ sessionId: request.args.sessionId, timeoutMs });
+      case 'session.keepalive':
+        return request.respond({ timeoutMs });
+      default:
+        return request.respond({});
+    }
   }
 
   private notify(): void {

@@ -52,3 +52,8 @@ export type {
   MultiResult,
   SetOp,
 } from './ops/multi';
+export type {
+  SessionOpenArgs, SessionOpenResult, SessionResumeArgs, SessionResumeResult, SessionKeepaliveResult, SessionEvent,
+} from './ops/session';
+export type { WatchArgs, WatchResult, WatchKind, WatchEvent, ChangeType, UnwatchArgs } from './ops/watch';
+export { WATCH_KINDS } from './ops/watch';

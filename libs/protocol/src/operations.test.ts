@@ -29,6 +29,8 @@ describe('the catalogue', () => {
     expect(kinds).toEqual({
       hello: 'session', ping: 'session', create: 'write', get: 'read', set: 'write', delete: 'write',
       exists: 'read', children: 'read', multi: 'write', sync: 'read',
+      'session.open': 'session', 'session.resume': 'session', 'session.keepalive': 'session', 'session.close': 'session',
+      watch: 'read', unwatch: 'read',
     });
   });
 

@@ -12,6 +12,11 @@ import { HikariError } from './errors';
 import { HelloArgs, HelloResult, PingArgs, PingResult, validateHello, validatePing } from './ops/handshake';
 import { MultiArgs, MultiResult, validateMulti } from './ops/multi';
 import {
+  SessionCloseArgs, SessionCloseResult, SessionKeepaliveArgs, SessionKeepaliveResult, SessionOpenArgs, SessionOpenResult,
+  SessionResumeArgs, SessionResumeResult, validateNoArgs, validateSessionOpen, validateSessionResume,
+} from './ops/session';
+import { UnwatchArgs, UnwatchResult, validateUnwatch, validateWatch, WatchArgs, WatchResult } from './ops/watch';
+import {
   ChildrenArgs,
   ChildrenResult,
   CreateArgs,
@@ -49,6 +54,12 @@ export interface OpTypes {
   children: { args: ChildrenArgs; result: ChildrenResult };
   multi: { args: MultiArgs; result: MultiResult };
   sync: { args: SyncArgs; result: SyncResult };
+  'session.open': { args: SessionOpenArgs; result: SessionOpenResult };
+  'session.resume': { args: SessionResumeArgs; result: SessionResumeResult };
+  'session.keepalive': { args: SessionKeepaliveArgs; result: SessionKeepaliveResult };
+  'session.close': { args: SessionCloseArgs; result: SessionCloseResult };
+  watch: { args: WatchArgs; result: WatchResult };
+  unwatch: { args: UnwatchArgs; result: UnwatchResult };
 }
 
 export type OpName = keyof OpTypes;
@@ -75,6 +86,12 @@ export const OPERATIONS: { readonly [O in OpName]: OperationSpec<OpArgs<O>> } = 
   children: { kind: 'read', validate: validateChildren },
   multi: { kind: 'write', validate: validateMulti },
   sync: { kind: 'read', validate: validateSync },
+  'session.open': { kind: 'session', validate: validateSessionOpen },
+  'session.resume': { kind: 'session', validate: validateSessionResume },
+  'session.keepalive': { kind: 'session', validate: validateNoArgs },
+  'session.close': { kind: 'session', validate: validateNoArgs },
+  watch: { kind: 'read', validate: validateWatch },
+  unwatch: { kind: 'read', validate: validateUnwatch },
 };
 
 /** Own keys only: `toString` or `__proto__` must not pass for operations. */

@@ -22,7 +22,7 @@ export interface ConnectionObserver {
  */
 export class ClientConnection {
   private readonly decoder = new FrameDecoder({ frameBytesMax: FRAME_BYTES_MAX });
-  private readonly state: ConnectionState = { clientId: null };
+  private readonly state: ConnectionState = { clientId: null, sessionId: null, sink: this };
   private inFlight = 0;
   private closed = false;
 
@@ -119,9 +119,15 @@ export class ClientConnection {
     this.close();
   }
 
+  /** This connection's view for the dispatcher and the session bindings. */
+  get connectionState(): ConnectionState {
+    return this.state;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.dispatcher.disconnected(this.state);
     this.socket.destroySoon?.();
     setTimeout(() => this.socket.destroy(), 1000).unref();
     this.onClose();

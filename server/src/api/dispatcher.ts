@@ -7,10 +7,26 @@ import type { RaftRuntime } from '../runtime/raft-runtime';
 import type { CoordinationStateMachine } from '../coordination/state-machine';
 import type { Command } from '../coordination/commands';
 import type { Clock } from '../runtime/clock';
+import type { SessionManager } from '../sessions/session-manager';
+import type { WatchHub, WatchSink } from '../watch/watch-hub';
+
+function sessionExpired(id: string): HikariError {
+  return new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: `session ${id} has expired` });
+}
 
 /** What one client connection knows about itself. */
 export interface ConnectionState {
   clientId: string | null;
+  /** The session bound to this connection (open or resume), if any. */
+  sessionId: string | null;
+  /** Where watch events go, and how the connection is ended. */
+  readonly sink: WatchSink;
+}
+
+/** Tracks which connections are bound to which session, to tell them when it expires. */
+export interface SessionBindings {
+  bind(conn: ConnectionState, sessionId: string): void;
+  unbind(conn: ConnectionState): void;
 }
 
 /**
@@ -25,7 +41,16 @@ export class Dispatcher {
     private readonly clock: Clock,
     readonly clusterId: string,
     readonly limits: RequestLimits,
+    private readonly sessions: SessionManager,
+    private readonly watches: WatchHub,
+    private readonly bindings: SessionBindings,
   ) {}
+
+  /** A connection ended: its watches go; its session lives on until it expires or is resumed. */
+  disconnected(conn: ConnectionState): void {
+    this.watches.dropSink(conn.sink);
+    this.bindings.unbind(conn);
+  }
 
   async handle(conn: ConnectionState, req: ValidatedRequest): Promise<unknown> {
     if (req.op !== 'hello' && conn.clientId === null) {
@@ -40,10 +65,39 @@ export class Dispatcher {
       case 'set':
       case 'delete': {
         const { seq, ...fields } = req.args;
-        return this.write(conn, { k: 'ns', op: { op: req.op, ...fields } as MultiOp, s: seq, c: conn.clientId ?? undefined, t: this.clock.now() });
+        return this.write({ k: 'ns', op: { op: req.op, ...fields } as MultiOp, s: seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
       }
       case 'multi':
-        return this.write(conn, { k: 'multi', ops: req.args.ops, s: req.args.seq, c: conn.clientId ?? undefined, t: this.clock.now() });
+        return this.write({ k: 'multi', ops: req.args.ops, s: req.args.seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
+      case 'session.open': {
+        if (!this.runtime.isLeader()) throw HikariError.notLeader(this.runtime.leaderClientAddress());
+        const opened = await this.sessions.open(req.args.timeoutMs);
+        this.bindings.bind(conn, opened.sessionId);
+        return opened;
+      }
+      case 'session.resume': {
+        // Resuming needs no write: the session exists in this node's applied state, or it has
+        // expired (a node that is behind may not know it yet: make sure it is caught up first).
+        await this.runtime.readBarrier();
+        const record = this.sessions.table.get(req.args.sessionId);
+        if (!record) throw sessionExpired(req.args.sessionId);
+        this.bindings.bind(conn, req.args.sessionId);
+        return { sessionId: req.args.sessionId, timeoutMs: record.timeoutMs };
+      }
+      case 'session.keepalive':
+        return this.sessions.keepalive(this.boundSession(conn));
+      case 'session.close': {
+        const id = this.boundSession(conn);
+        if (!this.runtime.isLeader()) throw HikariError.notLeader(this.runtime.leaderClientAddress());
+        await this.sessions.close(id);
+        this.bindings.unbind(conn);
+        return {};
+      }
+      case 'watch':
+        return this.watches.register(conn.sink, req.args.path, req.args.kind, req.args.fromIndex);
+      case 'unwatch':
+        this.watches.unregister(conn.sink, req.args.watchId);
+        return {};
       case 'get':
         await this.readPoint(req.args.stale);
         return this.sm.get(req.args.path);
@@ -75,8 +129,17 @@ export class Dispatcher {
     };
   }
 
-  private async write(_conn: ConnectionState, cmd: Command): Promise<unknown> {
-    if (cmd.s === undefined) delete cmd.s;
+  private boundSession(conn: ConnectionState): string {
+    if (conn.sessionId === null) throw new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: 'no session on this connection: open or resume one first' });
+    return conn.sessionId;
+  }
+
+  private async write(cmd: Command): Promise<unknown> {
+    if (cmd.k !== 'session') {
+      if (cmd.s === undefined) delete cmd.s;
+      if (cmd.sid === undefined) delete cmd.sid;
+      if (cmd.c === undefined) delete cmd.c;
+    }
     const outcome = await this.runtime.propose(cmd);
     if (!outcome.ok) throw errorFromWire(outcome.error);
     return outcome.value;

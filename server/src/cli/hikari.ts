@@ -57,6 +57,8 @@ async function withClient<T>(g: Globals, fn: (c: HikariClient) => Promise<T>): P
     endpoints: g.endpoints.split(',').map((s) => s.trim()).filter(Boolean),
     timeoutMs: Number(g.timeout),
     connectTimeoutMs: Math.min(3000, Number(g.timeout)),
+    // One command, no session: nothing to keep alive, and no two extra log entries per command.
+    session: false,
     ...(g.clusterId ? { clusterId: g.clusterId } : {}),
   });
   try {

@@ -7,8 +7,21 @@ import { pack, unpack } from './packer';
  * every replica. `c`/`s` (client id, sequence number) make a retried write apply once.
  */
 export type Command =
-  | { k: 'ns'; op: MultiOp; c?: string; s?: number; t: number }
-  | { k: 'multi'; ops: MultiOp[]; c?: string; s?: number; t: number };
+  | { k: 'ns'; op: MultiOp; c?: string; s?: number; t: number; sid?: string }
+  | { k: 'multi'; ops: MultiOp[]; c?: string; s?: number; t: number; sid?: string }
+  | SessionCommand;
+
+/**
+ * Session commands, proposed by the leader. `t` is the leader's clock: renewals and extensions
+ * record it, and an expiry applies only to sessions whose deadline is at or before it, so that a
+ * renewal that raced with the expiry decision wins on every replica alike.
+ */
+export type SessionCommand =
+  | { k: 'session'; op: 'open'; id: string; ttl: number; t: number }
+  | { k: 'session'; op: 'renew'; ids: string[]; t: number }
+  | { k: 'session'; op: 'extend'; ids: string[]; t: number }
+  | { k: 'session'; op: 'expire'; ids: string[]; t: number }
+  | { k: 'session'; op: 'close'; id: string; t: number };
 
 /** The outcome of applying one command, returned to the waiting client. */
 export type Outcome = { ok: true; value: unknown } | { ok: false; error: WireError };

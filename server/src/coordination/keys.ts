@@ -13,6 +13,8 @@
  * | 0x16   | 0x16                                  | applied position: [index, term]             |
  * | 0x17   | 0x17                                  | membership as of the applied index          |
  * | 0x18   | 0x18 + node id (u32)                  | a member's addresses: [peer, client]        |
+ * | 0x12   | 0x12 + session id                     | session: [timeoutMs, renewedAt, extendedAt] |
+ * | 0x19   | 0x19 + session id + 0x00 + path       | empty: the ephemeral nodes of a session     |
  *
  * Everything in [0x10, 0x20) is the state machine, and it is self-describing: one consistent scan of
  * that range (with the applied position and membership inside it) is a complete snapshot.
@@ -26,7 +28,20 @@ export const StateKey = {
   AppliedPosition: 0x16,
   Membership: 0x17,
   MemberAddress: 0x18,
+  Session: 0x12,
+  SessionEphemeral: 0x19,
 } as const;
+
+export const sessionKey = (id: string): Buffer => prefixed(StateKey.Session, id);
+export const SESSION_RANGE = { gte: Buffer.from([StateKey.Session]), lt: Buffer.from([StateKey.Session + 1]) } as const;
+export const sessionIdOf = (key: Buffer): string => key.subarray(1).toString('utf8');
+export const ephemeralKey = (session: string, path: string): Buffer => prefixed(StateKey.SessionEphemeral, `${session}\u0000${path}`);
+export function ephemeralRange(session: string): { gte: Buffer; lt: Buffer } {
+  return { gte: prefixed(StateKey.SessionEphemeral, `${session}\u0000`), lt: prefixed(StateKey.SessionEphemeral, `${session}\u0001`) };
+}
+export function ephemeralPathOf(session: string, key: Buffer): string {
+  return key.subarray(1 + Buffer.byteLength(session, 'utf8') + 1).toString('utf8');
+}
 
 export function memberAddressKey(id: number): Buffer {
   const key = Buffer.allocUnsafe(5);

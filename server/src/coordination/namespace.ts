@@ -2,14 +2,31 @@ import {
   ANY_VERSION, baseName, CheckOp, CreateOp, DeleteOp, ErrorCode, HikariError, isEphemeralMode, isSequentialMode,
   MultiOp, MultiOpResult, parentOf, ROOT_PATH, sequentialName, SEQUENCE_MAX, SetOp, validatePath,
 } from '@hikarikeeper/protocol';
-import { childKey, dataKey, statKey } from './keys';
+import type { ChangeType } from '@hikarikeeper/protocol';
+import { childKey, dataKey, ephemeralKey, statKey } from './keys';
+import type { SessionRecord } from './sessions';
+import { requireSession } from './sessions';
 import { decodeRecord, encodeRecord, NodeRecord, ROOT_RECORD, toStat } from './node-record';
 import type { Overlay } from './overlay';
 
-/** Where and when a command applies: its log index and the leader's clock when it was proposed. */
+/** A change to one node, for watches: made by the entry at `index`. */
+export interface ChangeRecord {
+  readonly index: number;
+  readonly path: string;
+  readonly type: ChangeType;
+}
+
+/**
+ * Where and when a command applies (its log index and the leader's clock when it was proposed), the
+ * session of the request (for ephemeral nodes), and where the apply records what it changed.
+ */
 export interface ApplyPoint {
   readonly index: number;
   readonly time: number;
+  readonly session?: string;
+  readonly changes: ChangeRecord[];
+  /** Sessions written by this batch: their latest record, or null once deleted. */
+  readonly sessions: Map<string, SessionRecord | null>;
 }
 
 /** Reads a node's record through the overlay; the root always exists. */
@@ -52,7 +69,7 @@ export async function applyOp(o: Overlay, op: MultiOp, at: ApplyPoint): Promise<
     case 'set':
       return set(o, op, at);
     case 'delete':
-      return remove(o, op);
+      return remove(o, op, at);
   }
 }
 
@@ -64,9 +81,7 @@ async function check(o: Overlay, op: CheckOp): Promise<MultiOpResult> {
 }
 
 async function create(o: Overlay, op: CreateOp, at: ApplyPoint): Promise<MultiOpResult> {
-  if (isEphemeralMode(op.mode)) {
-    throw new HikariError(ErrorCode.INVALID_ARGUMENT, { field: 'mode', reason: 'ephemeral nodes need a session, which this server version does not have yet' });
-  }
+  const owner = isEphemeralMode(op.mode) ? await requireSession(o, at.session) : null;
   if (op.ttlMs !== undefined) {
     throw new HikariError(ErrorCode.INVALID_ARGUMENT, { field: 'ttlMs', reason: 'TTL nodes are not supported yet' });
   }
@@ -85,15 +100,17 @@ async function create(o: Overlay, op: CreateOp, at: ApplyPoint): Promise<MultiOp
   if (await readRecord(o, path)) throw HikariError.nodeExists(path);
   const record: NodeRecord = {
     version: 0, cversion: 0, createdIndex: at.index, modifiedIndex: at.index, childrenCount: 0,
-    dataLength: op.data.length, ephemeralOwner: null, createdAt: at.time, modifiedAt: at.time, sequence: 0,
+    dataLength: op.data.length, ephemeralOwner: owner, createdAt: at.time, modifiedAt: at.time, sequence: 0,
   };
   writeRecord(o, path, record);
   o.put(dataKey(path), Buffer.from(op.data.buffer, op.data.byteOffset, op.data.byteLength));
   o.put(childKey(parentPath, baseName(path)), Buffer.alloc(0));
+  if (owner !== null) o.put(ephemeralKey(owner, path), Buffer.alloc(0));
   parent.childrenCount++;
   parent.cversion++;
   if (sequential) parent.sequence++;
   writeRecord(o, parentPath, parent);
+  at.changes.push({ index: at.index, path, type: 'created' });
   return { op: 'create', path, stat: toStat(record) };
 }
 
@@ -107,23 +124,33 @@ async function set(o: Overlay, op: SetOp, at: ApplyPoint): Promise<MultiOpResult
   r.dataLength = op.data.length;
   writeRecord(o, op.path, r);
   o.put(dataKey(op.path), Buffer.from(op.data.buffer, op.data.byteOffset, op.data.byteLength));
+  at.changes.push({ index: at.index, path: op.path, type: 'changed' });
   return { op: 'set', stat: toStat(r) };
 }
 
-async function remove(o: Overlay, op: DeleteOp): Promise<MultiOpResult> {
-  const parentPath = parentOf(op.path);
-  if (parentPath === null) throw HikariError.invalidPath(op.path, 'the root cannot be deleted');
+async function remove(o: Overlay, op: DeleteOp, at: ApplyPoint): Promise<MultiOpResult> {
+  if (parentOf(op.path) === null) throw HikariError.invalidPath(op.path, 'the root cannot be deleted');
   const r = await readRecord(o, op.path);
   if (!r) throw HikariError.noNode(op.path);
   checkVersion(op.path, r, op.version);
   if (r.childrenCount > 0) throw HikariError.notEmpty(op.path);
+  await deleteNode(o, op.path, at);
+  return { op: 'delete' };
+}
+
+/** Deletes an existing childless node (a checked delete, or an ephemeral node of an ended session). */
+export async function deleteNode(o: Overlay, path: string, at: ApplyPoint): Promise<void> {
+  const parentPath = parentOf(path);
+  const r = await readRecord(o, path);
+  if (parentPath === null || !r) return;
   const parent = await readRecord(o, parentPath);
-  if (!parent) throw new HikariError(ErrorCode.INTERNAL, { reason: `node ${op.path} has no parent record` });
-  o.del(statKey(op.path));
-  o.del(dataKey(op.path));
-  o.del(childKey(parentPath, baseName(op.path)));
+  if (!parent) throw new HikariError(ErrorCode.INTERNAL, { reason: `node ${path} has no parent record` });
+  o.del(statKey(path));
+  o.del(dataKey(path));
+  o.del(childKey(parentPath, baseName(path)));
+  if (r.ephemeralOwner !== null) o.del(ephemeralKey(r.ephemeralOwner, path));
   parent.childrenCount--;
   parent.cversion++;
   writeRecord(o, parentPath, parent);
-  return { op: 'delete' };
+  at.changes.push({ index: at.index, path, type: 'deleted' });
 }

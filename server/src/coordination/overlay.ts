@@ -62,6 +62,27 @@ export class Overlay {
     this.writes.set(key.toString('latin1'), null);
   }
 
+  /**
+   * The pairs in [gte, lt) as they are at this point of the batch: the store's committed state with
+   * this batch's writes on top (forks included). Apply code must never scan the store alone: replicas
+   * split the same entries into different batches, and only the merged view is the same everywhere.
+   */
+  async scan(gte: Buffer, lt: Buffer): Promise<Array<[Buffer, Buffer]>> {
+    const lo = gte.toString('latin1');
+    const hi = lt.toString('latin1');
+    const chain: Overlay[] = [];
+    for (let o: Overlay | StateReader = this; o instanceof Overlay; o = o.base) chain.unshift(o);
+    const writes = new Map<string, Buffer | null>();
+    for (const o of chain) for (const [k, v] of o.writes) if (k >= lo && k < hi) writes.set(k, v);
+    const merged = new Map<string, Buffer>();
+    for await (const [key, value] of this.store().iterate({ gte, lt })) {
+      const k = key.toString('latin1');
+      if (!writes.has(k)) merged.set(k, value);
+    }
+    for (const [k, v] of writes) if (v) merged.set(k, v);
+    return [...merged.keys()].sort().map((k) => [Buffer.from(k, 'latin1'), merged.get(k)!]);
+  }
+
   /** Merges a fork's writes into this overlay. */
   absorb(child: Overlay): void {
     for (const [k, v] of child.writes) this.writes.set(k, v);

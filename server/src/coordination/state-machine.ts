@@ -3,8 +3,9 @@ import {
   CHILDREN_PAGE_DEFAULT, ChildrenResult, errorToWire, ExistsResult, GetResult, HikariError, MultiResult, ROOT_PATH,
 } from '@hikarikeeper/protocol';
 import { Command, decodeCommand, Outcome } from './commands';
-import { childKey, childNameOf, childrenRange, dataKey, dedupKey, statKey } from './keys';
-import { applyOp, ApplyPoint, keysToPrefetch, readRecord } from './namespace';
+import { childKey, childNameOf, childrenRange, dataKey, dedupKey, SESSION_RANGE, sessionIdOf, sessionKey, statKey } from './keys';
+import { applyOp, ApplyPoint, ChangeRecord, keysToPrefetch, readRecord } from './namespace';
+import { applySession, decodeSession, SessionRecord } from './sessions';
 import { Overlay } from './overlay';
 import { pack, unpack } from './packer';
 import { decodeRecord, ROOT_RECORD, toStat } from './node-record';
@@ -17,10 +18,12 @@ import type { BatchWriter, StateReader } from './state-store';
  */
 export const DEDUP_SLOTS = 256;
 
-/** What applying a batch produced: an outcome per command entry, and the keys written. */
+/** What applying a batch produced: an outcome per command entry, the changes (for watches), the sessions written. */
 export interface BatchResult {
   readonly outcomes: Map<number, Outcome>;
   readonly writes: number;
+  readonly changes: ChangeRecord[];
+  readonly sessions: Map<string, SessionRecord | null>;
 }
 
 /**
@@ -42,8 +45,9 @@ export class CoordinationStateMachine {
       let cmd: Command | null = null;
       try {
         cmd = decodeCommand(entry.data);
-        for (const op of cmd.k === 'ns' ? [cmd.op] : cmd.ops) prefetch.push(...keysToPrefetch(op));
-        if (cmd.c !== undefined && cmd.s !== undefined) prefetch.push(dedupKey(cmd.c, cmd.s % DEDUP_SLOTS));
+        if (cmd.k === 'ns' || cmd.k === 'multi') for (const op of cmd.k === 'ns' ? [cmd.op] : cmd.ops) prefetch.push(...keysToPrefetch(op));
+        if (cmd.k === 'session' && 'ids' in cmd) for (const id of cmd.ids) prefetch.push(sessionKey(id));
+        if (cmd.k !== 'session' && cmd.c !== undefined && cmd.s !== undefined) prefetch.push(dedupKey(cmd.c, cmd.s % DEDUP_SLOTS));
       } catch {
         cmd = null;
       }
@@ -51,16 +55,34 @@ export class CoordinationStateMachine {
     }
     await overlay.prefetch(prefetch);
     const outcomes = new Map<number, Outcome>();
+    const changes: ChangeRecord[] = [];
+    const sessions = new Map<string, SessionRecord | null>();
     for (const { entry, cmd } of commands) {
-      outcomes.set(entry.index, await this.applyCommand(overlay, entry, cmd));
+      outcomes.set(entry.index, await this.applyCommand(overlay, entry, cmd, changes, sessions));
     }
     overlay.flush(batch);
-    return { outcomes, writes: overlay.writeCount };
+    return { outcomes, writes: overlay.writeCount, changes, sessions };
   }
 
-  private async applyCommand(overlay: Overlay, entry: Entry, cmd: Command | null): Promise<Outcome> {
-    if (cmd === null || (cmd.k !== 'ns' && cmd.k !== 'multi')) {
+  private async applyCommand(
+    overlay: Overlay, entry: Entry, cmd: Command | null, changes: ChangeRecord[], sessions: Map<string, SessionRecord | null>,
+  ): Promise<Outcome> {
+    if (cmd === null || (cmd.k !== 'ns' && cmd.k !== 'multi' && cmd.k !== 'session')) {
       return { ok: false, error: errorToWire(HikariError.invalidArgument('command', `entry ${entry.index} is not a command`)) };
+    }
+    if (cmd.k === 'session') {
+      const fork = overlay.fork();
+      const at: ApplyPoint = { index: entry.index, time: cmd.t, changes: [], sessions: new Map() };
+      try {
+        const value = await applySession(fork, cmd, at);
+        overlay.absorb(fork);
+        changes.push(...at.changes);
+        for (const [id, r] of at.sessions) sessions.set(id, r);
+        return { ok: true, value };
+      } catch (e) {
+        if (!(e instanceof HikariError)) throw e;
+        return { ok: false, error: errorToWire(e) };
+      }
     }
     const dedup = cmd.c !== undefined && cmd.s !== undefined ? dedupKey(cmd.c, cmd.s % DEDUP_SLOTS) : null;
     if (dedup) {
@@ -73,7 +95,7 @@ export class CoordinationStateMachine {
         }
       }
     }
-    const at: ApplyPoint = { index: entry.index, time: cmd.t };
+    const at: ApplyPoint = { index: entry.index, time: cmd.t, session: cmd.sid, changes: [], sessions: new Map() };
     let outcome: Outcome;
     const fork = overlay.fork();
     try {
@@ -93,6 +115,7 @@ export class CoordinationStateMachine {
         value = { results } satisfies MultiResult;
       }
       overlay.absorb(fork);
+      changes.push(...at.changes);
       outcome = { ok: true, value };
     } catch (e) {
       if (!(e instanceof HikariError)) throw e; // a bug: stop rather than diverge
@@ -100,6 +123,15 @@ export class CoordinationStateMachine {
     }
     if (dedup) overlay.put(dedup, pack([cmd.s, outcome]));
     return outcome;
+  }
+
+  /** Every session as applied (to rebuild the in-memory session table at start). */
+  async loadSessions(): Promise<Map<string, SessionRecord>> {
+    const out = new Map<string, SessionRecord>();
+    for await (const [key, value] of this.store.iterate({ gte: SESSION_RANGE.gte, lt: SESSION_RANGE.lt })) {
+      out.set(sessionIdOf(key), decodeSession(value));
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- reads (of applied state)

@@ -8,6 +8,8 @@ import { RocksStore, WriteBatch } from '../storage/rocks';
 import { RocksRaftStorage } from '../storage/raft-storage';
 import { CoordinationStateMachine } from '../coordination/state-machine';
 import { Command, encodeCommand, Outcome } from '../coordination/commands';
+import type { ChangeRecord } from '../coordination/namespace';
+import type { SessionRecord } from '../coordination/sessions';
 import type { Transport, SnapshotStream } from '../transport/transport';
 import { framePieces, unframePieces } from '../transport/snapshot-pieces';
 import { Clock } from './clock';
@@ -17,6 +19,13 @@ import { Logger, silentLogger } from '../logger';
 import { MEMBER_ADDRESS_RANGE, memberAddressKey } from '../coordination/keys';
 import { pack, unpack } from '../coordination/packer';
 import { RuntimeMetrics, noMetrics } from './metrics';
+
+/** What one durable batch changed. */
+export interface AppliedBatch {
+  readonly changes: readonly ChangeRecord[];
+  readonly sessions: ReadonlyMap<string, SessionRecord | null>;
+  readonly applied: number;
+}
 
 export interface RuntimeOptions {
   id: NodeId;
@@ -88,6 +97,9 @@ export class RaftRuntime {
   conf: ConfState;
   readonly members = new Map<NodeId, MemberAddress>();
   private readonly appliedListeners = new Set<(index: number) => void>();
+  private readonly batchListeners = new Set<(b: AppliedBatch) => void>();
+  private readonly snapshotListeners = new Set<(applied: number) => Promise<void> | void>();
+  private lastPublished = 0;
   private readonly roleListeners = new Set<(role: Role, leader: NodeId, term: number) => void>();
 
   constructor(private readonly opts: RuntimeOptions, sm: CoordinationStateMachine) {
@@ -163,6 +175,18 @@ export class RaftRuntime {
   onApplied(fn: (index: number) => void): () => void {
     this.appliedListeners.add(fn);
     return () => this.appliedListeners.delete(fn);
+  }
+
+  /** Called after every durable batch with what it changed (in apply order). */
+  onBatch(fn: (b: AppliedBatch) => void): () => void {
+    this.batchListeners.add(fn);
+    return () => this.batchListeners.delete(fn);
+  }
+
+  /** Called (and awaited) after a snapshot from the leader replaced the whole state. */
+  onSnapshotInstalled(fn: (applied: number) => Promise<void> | void): () => void {
+    this.snapshotListeners.add(fn);
+    return () => this.snapshotListeners.delete(fn);
   }
 
   onRoleChange(fn: (role: Role, leader: NodeId, term: number) => void): () => void {
@@ -377,7 +401,7 @@ export class RaftRuntime {
     const confEntries: Entry[] = [];
     for (const e of rd.committedEntries) (e.type === EntryType.ConfChange ? confEntries : normal).push(e);
     const applyStarted = process.hrtime.bigint();
-    const { outcomes } = await this.sm.applyBatch(normal, batch);
+    const { outcomes, changes, sessions } = await this.sm.applyBatch(normal, batch);
     let confChanged: ConfState | null = null;
     for (const e of confEntries) confChanged = this.applyConfEntry(e, batch);
     let applied = this.applied;
@@ -434,6 +458,13 @@ export class RaftRuntime {
       if (!waiters) continue;
       this.readsByContext.delete(rs.context);
       this.readsReady.push({ index: rs.index, waiters });
+    }
+    // Watches and the session table learn what this (now durable) batch changed, before any reader
+    // is answered, so a client that reads after a change also has its watch event.
+    if (rd.snapshot) for (const fn of this.snapshotListeners) await fn(applied);
+    if (changes.length > 0 || sessions.size > 0 || applied !== this.lastPublished) {
+      this.lastPublished = applied;
+      for (const fn of this.batchListeners) fn({ changes, sessions, applied });
     }
     this.serveReads();
     this.raw.advance();

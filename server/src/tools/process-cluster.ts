@@ -112,7 +112,8 @@ export class ProcessCluster {
       // that it knows its peers before the log tells it; it does not bootstrap.
       ...(join ? ['--join'] : []), '--cluster', this.clusterSpec, ...(this.opts.extraArgs ?? []),
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The node exits if this process dies (a crashed test runner must not leave servers behind).
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HIKARI_EXIT_WITH_PARENT: String(process.pid) } });
     n.process = child;
     let pending = '';
     const onData = (chunk: Buffer) => {

@@ -1,0 +1,81 @@
+/**
+ * `npm run bench -- <workload> [--clients 64] [--seconds 10] [--warmup 2] [--out FILE] [--nodes 3]`:
+ * the command line, parsed and checked in one place. Decides only; the CLI prints and exits.
+ */
+import { parseArgs } from 'node:util';
+import { BenchOptions } from './workload';
+
+export const CLIENTS_DEFAULT = 64;
+export const CLIENTS_MAX = 5_000;
+export const SECONDS_DEFAULT = 10;
+export const WARMUP_SECONDS_DEFAULT = 2;
+export const NODES_DEFAULT = 3;
+export const NODES_MAX = 7;
+
+export const USAGE = `usage: npm run bench -- <workload> [options]
+  --clients N    concurrent clients, each its own connection (default ${CLIENTS_DEFAULT})
+  --seconds S    measured seconds per phase (default ${SECONDS_DEFAULT})
+  --warmup S     warm-up seconds before each phase (default ${WARMUP_SECONDS_DEFAULT})
+  --nodes N      server processes in the cluster (default ${NODES_DEFAULT})
+  --out FILE     JSON lines appended here (default bench/results/<workload>.jsonl)
+  --cpu-prof DIR run the servers under the V8 CPU profiler; DIR/n<id>.cpuprofile at the end`;
+
+export type ParsedCommand =
+  | { kind: 'run'; workload: string; options: BenchOptions }
+  | { kind: 'help' }
+  | { kind: 'error'; message: string };
+
+export function parseCommand(argv: readonly string[]): ParsedCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        clients: { type: 'string' },
+        seconds: { type: 'string' },
+        warmup: { type: 'string' },
+        nodes: { type: 'string' },
+        out: { type: 'string' },
+        'cpu-prof': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    return { kind: 'error', message: e instanceof Error ? e.message : String(e) };
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: 'help' };
+  if (positionals.length !== 1) return { kind: 'error', message: positionals.length === 0 ? 'no workload given' : `one workload at a time, got: ${positionals.join(' ')}` };
+  const workload = positionals[0];
+  try {
+    const options: BenchOptions = {
+      clients: integer('clients', values.clients, CLIENTS_DEFAULT, 1, CLIENTS_MAX),
+      seconds: seconds('seconds', values.seconds, SECONDS_DEFAULT, false),
+      warmupSeconds: seconds('warmup', values.warmup, WARMUP_SECONDS_DEFAULT, true),
+      nodes: integer('nodes', values.nodes, NODES_DEFAULT, 1, NODES_MAX),
+      out: values.out ?? `bench/results/${workload}.jsonl`,
+      cpuProfileDir: values['cpu-prof'] ?? null,
+    };
+    return { kind: 'run', workload, options };
+  } catch (e) {
+    return { kind: 'error', message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+function integer(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}], got '${text}'`);
+  return n;
+}
+
+function seconds(name: string, text: string | undefined, fallback: number, zeroAllowed: boolean): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0 || (n === 0 && !zeroAllowed) || n > 3600) {
+    throw new Error(`--${name} must be a number of seconds in ${zeroAllowed ? '[0' : '(0'}, 3600], got '${text}'`);
+  }
+  return n;
+}

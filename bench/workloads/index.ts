@@ -1,0 +1,5 @@
+/** Every workload `npm run bench -- <name>` knows, in the order they are listed. */
+import { Workload } from '../lib/workload';
+import { kvWorkload } from './kv';
+
+export const WORKLOADS: readonly Workload[] = [kvWorkload];
