@@ -1,1 +1,6 @@
-export {};
+/**
+ * The server package's library surface: what other packages (the simulator, benchmarks) reuse. The
+ * server itself is run with `hikari-server` (main.ts).
+ */
+export type { SessionRecord } from './coordination/sessions';
+export { deadlineOf, openedSession, renewedSession, extendedSession, isExpiredAt } from './coordination/sessions';

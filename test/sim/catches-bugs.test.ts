@@ -27,6 +27,15 @@ describe('the simulator catches deliberately broken cores', () => {
     expect(caught!.violation).toMatch(/leader completeness|state machine safety|durability|linearizability/);
   });
 
+  test('applying a session expiry without re-checking its deadline is caught as a session safety violation within 60 seeds', () => {
+    let caught: string | undefined;
+    for (let seed = 1; seed <= 60 && !caught; seed++) {
+      const r = runSimulation({ seed, unsafeExpireWithoutRecheck: true });
+      if (r.violations.length > 0) caught = r.violations[0];
+    }
+    expect(caught).toMatch(/session safety/);
+  });
+
   test('the same seeds pass with the faults off', () => {
     for (let seed = 1; seed <= 20; seed++) expect(runSimulation({ seed }).violations).toEqual([]);
   });

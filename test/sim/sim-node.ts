@@ -3,7 +3,8 @@ import {
   ProposalOutcome, ProposalTracker, RaftError, RaftErrorCode, RawNode, Ready, Role, SeededRandom, SnapshotAssembler,
 } from '@hikarikeeper/raft';
 import type { SnapshotChunk } from '@hikarikeeper/raft';
-import { decodeCommand, encodeCommand, KvCommand, KvResult, KvStateMachine } from './kv-state-machine';
+import { decodeCommand, encodeCommand, KvCommand, KvResult, KvStateMachine, SessionCmd } from './kv-state-machine';
+import { isExpiredAt } from '@hikarikeeper/server';
 
 /** What a node answers a client. `leader` is a hint for NOT_LEADER. */
 export type NodeReply =
@@ -26,6 +27,7 @@ export interface NodeHooks {
   onSoftState(node: SimNode, role: Role, leader: NodeId, term: number): void;
   onApply(node: SimNode, entry: Entry): void;
   onSnapshotInstalled(node: SimNode, index: number): void;
+  onSessionExpired(node: SimNode, id: string, t: number): void;
   trace(line: string): void;
 }
 
@@ -37,6 +39,8 @@ export interface SimNodeOptions {
   compactionLag: number;
   maxInflightMsgs: number;
   maxMsgBytes: number;
+  /** Test-only bug in the state machine: expiries applied without re-checking the deadline. */
+  unsafeExpireWithoutRecheck?: boolean;
   /** Test-only broken behaviour injected into the core (proves the simulator catches bugs). */
   unsafeFaults?: { voteTwice?: boolean; commitOldTerm?: boolean; skipLogCheckOnVote?: boolean };
 }
@@ -72,7 +76,7 @@ export class SimNode {
     const empty: ConfState = { voters: [], learners: [] };
     this.storage = new MemoryStorage(empty);
     if (founders) this.storage.bootstrap(founders);
-    this.sm = new KvStateMachine(empty);
+    this.sm = new KvStateMachine(empty, opts.unsafeExpireWithoutRecheck === true);
   }
 
   get alive(): boolean {
@@ -98,6 +102,10 @@ export class SimNode {
   /** Loses everything volatile: the core, pending requests (their clients time out), partial snapshots. */
   crash(): void {
     this.raw = null;
+    this.keepalives.clear();
+    this.expiring.clear();
+    this.extendedTerm = 0;
+    this.expiryFromIndex = Infinity;
     this.proposals = new ProposalTracker();
     this.reads.clear();
     this.readyReads = [];
@@ -121,6 +129,92 @@ export class SimNode {
     } catch (e) {
       const code = e instanceof RaftError ? e.code : 'INTERNAL';
       this.hooks.reply(reply, { ok: false, code, leader: e instanceof RaftError ? e.leader : 0 });
+    }
+  }
+
+  // ------------------------------------------------------------------ sessions (leader duties)
+
+  private keepalives = new Map<string, Array<(r: NodeReply) => void>>();
+  private readonly expiring = new Set<string>();
+  private extendedTerm = 0;
+  private expiryFromIndex = Infinity;
+
+  openSession(id: string, ttl: number, now: number, reply: (r: NodeReply) => void): void {
+    this.proposeInternal({ op: 'session-open', id, ttl, t: now }, reply);
+  }
+
+  /** Queues a keepalive; the leader renews all queued sessions in one entry at its next tick. */
+  keepalive(id: string, reply: (r: NodeReply) => void): void {
+    const raw = this.raw;
+    if (!raw) return;
+    if (!raw.isLeader()) {
+      this.hooks.reply(reply, { ok: false, code: 'NOT_LEADER', leader: raw.leader() });
+      return;
+    }
+    const list = this.keepalives.get(id);
+    if (list) list.push(reply);
+    else this.keepalives.set(id, [reply]);
+  }
+
+  /**
+   * What the server's SessionManager does, each tick on the leader: one `extend` per term (a fresh
+   * deadline, once per renewal), batched renewals, and expiry of sessions past their deadline — only
+   * once this leader's `extend` is applied. Followers do nothing.
+   */
+  sessionDuties(now: number): void {
+    const raw = this.raw;
+    if (!raw || !raw.isLeader()) {
+      this.extendedTerm = 0;
+      this.expiryFromIndex = Infinity;
+      this.expiring.clear();
+      for (const replies of this.keepalives.values()) for (const r of replies) this.hooks.reply(r, { ok: false, code: 'NOT_LEADER', leader: raw?.leader() ?? 0 });
+      this.keepalives.clear();
+      return;
+    }
+    if (this.extendedTerm !== raw.term()) {
+      const ids = [...this.sm.sessions].filter(([, r]) => r.extendedAt === null).map(([id]) => id);
+      const index = this.proposeInternal({ op: 'session-extend', ids, t: now }, () => undefined);
+      if (index > 0) {
+        this.extendedTerm = raw.term();
+        this.expiryFromIndex = index;
+      }
+    }
+    if (this.keepalives.size > 0) {
+      const batch = this.keepalives;
+      this.keepalives = new Map();
+      this.proposeInternal({ op: 'session-renew', ids: [...batch.keys()], t: now }, (r) => {
+        for (const [id, replies] of batch) {
+          const renewed = r.ok && (r.result?.renewed ?? []).includes(id);
+          for (const reply of replies) this.hooks.reply(reply, renewed ? { ok: true, result: r.ok ? r.result : undefined } : r.ok ? { ok: false, code: 'SESSION_EXPIRED' } : r);
+        }
+      });
+    }
+    if (this.sm.applied >= this.expiryFromIndex) {
+      const due = [...this.sm.sessions].filter(([id, r]) => isExpiredAt(r, now) && !this.expiring.has(id) && !this.keepalives.has(id)).map(([id]) => id);
+      // A lost proposal (leadership changed) frees its ids for a later expiry.
+      const forget = (r: NodeReply) => {
+        if (!r.ok) for (const id of due) this.expiring.delete(id);
+      };
+      if (due.length > 0 && this.proposeInternal({ op: 'session-expire', ids: due, t: now }, forget) > 0) {
+        for (const id of due) this.expiring.add(id);
+      }
+    }
+  }
+
+  /** Proposes a command on this leader; `reply` gets its outcome. Returns the index, or 0 if refused. */
+  private proposeInternal(cmd: SessionCmd, reply: (r: NodeReply) => void): number {
+    const raw = this.raw;
+    if (!raw || !raw.isLeader()) {
+      if (raw) this.hooks.reply(reply, { ok: false, code: 'NOT_LEADER', leader: raw.leader() });
+      return 0;
+    }
+    try {
+      const index = raw.propose(encodeCommand(cmd));
+      this.proposals.track(index, raw.term(), reply);
+      return index;
+    } catch (e) {
+      this.hooks.reply(reply, { ok: false, code: e instanceof RaftError ? e.code : 'INTERNAL', leader: raw.leader() });
+      return 0;
     }
   }
 
@@ -226,7 +320,16 @@ export class SimNode {
       this.storage.setConfState(cs);
       this.hooks.trace(`n${this.id} applied ${cc.type} n${cc.nodeId} at ${e.index}: voters [${cs.voters}] learners [${cs.learners}]`);
     } else if (e.data.length > 0) {
-      result = this.sm.apply(decodeCommand(e.data));
+      const cmd = decodeCommand(e.data);
+      if (cmd.op.startsWith('session-')) {
+        result = this.sm.applySession(cmd as SessionCmd);
+        if (cmd.op === 'session-expire') {
+          for (const id of result.expired ?? []) this.hooks.onSessionExpired(this, id, result.t ?? 0);
+          for (const id of (cmd as { readonly ids: readonly string[] }).ids) this.expiring.delete(id);
+        }
+      } else {
+        result = this.sm.apply(cmd as KvCommand);
+      }
     }
     this.sm.applied = e.index;
     this.lastAppliedSeen = e.index;

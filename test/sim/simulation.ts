@@ -4,6 +4,7 @@ import { CALM, SimNetwork } from './sim-network';
 import { CrashPoint, NodeHooks, NodeReply, SimNode, SimNodeOptions } from './sim-node';
 import { SafetyChecker } from './safety';
 import { SimClient } from './sim-client';
+import { SimSessionClient } from './sim-session-client';
 import type { KvCommand } from './kv-state-machine';
 
 /** Simulated steps per Raft tick: about ten network round trips fit in one tick. */
@@ -25,7 +26,10 @@ export interface SimOptions {
   /** Disables fault kinds (for focused runs). */
   noCrashes?: boolean;
   noMembership?: boolean;
+  /** Clients holding sessions (default 3). */
+  sessionClients?: number;
   unsafeFaults?: SimNodeOptions['unsafeFaults'];
+  unsafeExpireWithoutRecheck?: boolean;
 }
 
 export interface SimStats {
@@ -77,6 +81,9 @@ class Simulation {
   private now = 0;
   private nextId: NodeId;
   private retireAt = new Map<NodeId, number>();
+  private readonly sessionClients: SimSessionClient[] = [];
+  /** First application of each session's expiry: the leader clock it was decided at. */
+  private readonly sessionExpiredAt = new Map<string, number>();
   private stats: SimStats = {
     ticks: 0, healTicks: 0, operations: 0, gaveUp: 0, messages: 0, dropped: 0, crashes: 0, partitions: 0,
     confChanges: 0, snapshotsInstalled: 0, leaders: 0, committed: 0, checkerSteps: 0,
@@ -94,6 +101,7 @@ class Simulation {
       maxInflightMsgs: 1 + this.rng.nextInt(8),
       maxMsgBytes: 64 + this.rng.nextInt(4096),
       unsafeFaults: opts.unsafeFaults,
+      unsafeExpireWithoutRecheck: opts.unsafeExpireWithoutRecheck,
     };
     this.hooks = {
       send: (m) => this.net.send(m, this.now),
@@ -110,6 +118,12 @@ class Simulation {
         this.stats.snapshotsInstalled++;
         this.safety.onSnapshotInstalled(node, index);
       },
+      onSessionExpired: (_node, id, t) => {
+        if (!this.sessionExpiredAt.has(id)) {
+          this.sessionExpiredAt.set(id, t);
+          this.log(`session ${id} expired at ${t}`);
+        }
+      },
       trace: (line) => this.log(line),
     };
     const size = this.rng.chance(0.5) ? 3 : 5;
@@ -125,6 +139,20 @@ class Simulation {
     };
     for (let c = 1; c <= (opts.clients ?? 3); c++) {
       this.clients.push(new SimClient(c, this.rng.fork(), this.keys, this.history, env));
+    }
+    const faultSteps = (opts.faultTicks ?? 400) * TICK_STEPS;
+    const sessionEnv = {
+      now: () => this.now,
+      open: (to: NodeId, id: string, ttl: number, reply: (r: NodeReply) => void) => this.later(1 + this.rng.nextInt(3), () => this.nodes.get(to)?.openSession(id, ttl, this.now, reply)),
+      keepalive: (to: NodeId, id: string, reply: (r: NodeReply) => void) => this.later(1 + this.rng.nextInt(3), () => this.nodes.get(to)?.keepalive(id, reply)),
+      nodeIds: () => [...this.nodes.values()].filter((n) => !n.retired).map((n) => n.id),
+      trace: (line: string) => this.log(line),
+    };
+    for (let c = 1; c <= (opts.sessionClients ?? 3); c++) {
+      // Timeouts of 20 to 60 ticks; half the clients die at a random moment of the faulty phase.
+      const ttl = (20 + this.rng.nextInt(41)) * TICK_STEPS;
+      const dieAt = this.rng.chance(0.5) ? this.rng.nextInt(faultSteps) : Infinity;
+      this.sessionClients.push(new SimSessionClient(c, ttl, dieAt, this.rng.fork(), sessionEnv));
     }
   }
 
@@ -167,6 +195,7 @@ class Simulation {
       if (this.safety.violations.length > 0) break;
     }
     const violations = [...this.safety.violations];
+    violations.push(...this.checkSessions());
     if (violations.length === 0 && !converged) violations.push(`liveness: no convergence within ${healTicksMax} ticks of healing: ${this.describe()}`);
     for (const c of this.clients) c.abandon();
     if (violations.length === 0) {
@@ -203,6 +232,8 @@ class Simulation {
       for (const fn of due) fn();
     }
     for (const c of this.clients) c.step(faulty && this.rng.chance(0.05));
+    for (const c of this.sessionClients) c.step();
+    if (this.now % TICK_STEPS === 0) for (const n of this.nodes.values()) n.sessionDuties(this.now);
     for (const n of this.nodes.values()) {
       if (n.alive && !n.processReadies()) this.stats.crashes++;
     }
@@ -387,7 +418,22 @@ class Simulation {
     const members = [...conf.voters, ...conf.learners].map((id) => this.nodes.get(id));
     const applied = leader.sm.applied;
     if (applied < this.barrier.index) return false;
-    return members.every((n) => n !== undefined && n.alive && n.sm.applied === applied && n.sm.digest() === leader.sm.digest());
+    if (!members.every((n) => n !== undefined && n.alive && n.sm.applied === applied && n.sm.digest() === leader.sm.digest())) return false;
+    // A dead client's session must expire once the cluster is healthy (within the heal bound).
+    return this.sessionClients.every((c) => c.state !== 'dead' || !leader.sm.sessions.has(c.id));
+  }
+
+  /** Session safety: no session expired before its last acknowledged renewal + its timeout. */
+  private checkSessions(): string[] {
+    const out: string[] = [];
+    for (const c of this.sessionClients) {
+      const expiredAt = this.sessionExpiredAt.get(c.id);
+      if (expiredAt !== undefined && expiredAt < c.lastAckedRenewal + c.ttl) {
+        out.push(`session safety: ${c.id} expired at ${expiredAt}, but a renewal at ${c.lastAckedRenewal} was acknowledged (timeout ${c.ttl})`);
+      }
+      if (c.state === 'expired' && expiredAt === undefined) out.push(`session safety: ${c.id} was told it expired, but no expiry was applied`);
+    }
+    return out;
   }
 
   private addFinalReads(): void {
@@ -408,6 +454,7 @@ class Simulation {
       return `n${n.id}:${s.role}/t${s.term}/c${s.commit}/a${n.sm.applied}`;
     });
     const busy = this.clients.filter((c) => c.busy).length;
-    return `${parts.join(' ')}; ${busy} clients busy; barrier ${this.barrier ? (this.barrier.done ? 'done' : 'pending') : 'none'}`;
+    const sessions = this.sessionClients.map((c) => `${c.id}:${c.state}`).join(' ');
+    return `${parts.join(' ')}; ${busy} clients busy; barrier ${this.barrier ? (this.barrier.done ? 'done' : 'pending') : 'none'}; sessions ${sessions}`;
   }
 }

@@ -23,6 +23,27 @@ export function deadlineOf(r: SessionRecord): number {
   return (r.extendedAt ?? r.renewedAt) + r.timeoutMs;
 }
 
+// The rules of the session commands, pure (shared with the deterministic simulator).
+
+export function openedSession(timeoutMs: number, t: number): SessionRecord {
+  return { timeoutMs, renewedAt: t, extendedAt: null };
+}
+
+/** A committed keepalive: a full timeout from `t`, and the right to one extension again. */
+export function renewedSession(r: SessionRecord, t: number): SessionRecord {
+  return { ...r, renewedAt: t, extendedAt: null };
+}
+
+/** A new leader's fresh deadline — null when the session was already extended since its renewal. */
+export function extendedSession(r: SessionRecord, t: number): SessionRecord | null {
+  return r.extendedAt === null ? { ...r, extendedAt: t } : null;
+}
+
+/** An expiry decided at `t` applies only if the deadline has passed by then. */
+export function isExpiredAt(r: SessionRecord, t: number): boolean {
+  return deadlineOf(r) <= t;
+}
+
 export function encodeSession(r: SessionRecord): Buffer {
   return pack([r.timeoutMs, r.renewedAt, r.extendedAt]);
 }
@@ -60,7 +81,7 @@ export async function applySession(o: Overlay, cmd: SessionCommand, at: ApplyPoi
   switch (cmd.op) {
     case 'open': {
       if (await readSession(o, cmd.id)) throw HikariError.invalidArgument('sessionId', 'a session with this id exists');
-      const r: SessionRecord = { timeoutMs: cmd.ttl, renewedAt: cmd.t, extendedAt: null };
+      const r = openedSession(cmd.ttl, cmd.t);
       o.put(sessionKey(cmd.id), encodeSession(r));
       at.sessions.set(cmd.id, r);
       return { sessionId: cmd.id, timeoutMs: cmd.ttl };
@@ -68,10 +89,9 @@ export async function applySession(o: Overlay, cmd: SessionCommand, at: ApplyPoi
     case 'renew': {
       const renewed: string[] = [];
       for (const id of cmd.ids) {
-        const r = await readSession(o, id);
-        if (!r) continue;
-        r.renewedAt = cmd.t;
-        r.extendedAt = null;
+        const current = await readSession(o, id);
+        if (!current) continue;
+        const r = renewedSession(current, cmd.t);
         o.put(sessionKey(id), encodeSession(r));
         at.sessions.set(id, r);
         renewed.push(id);
@@ -80,9 +100,9 @@ export async function applySession(o: Overlay, cmd: SessionCommand, at: ApplyPoi
     }
     case 'extend': {
       for (const id of cmd.ids) {
-        const r = await readSession(o, id);
-        if (!r || r.extendedAt !== null) continue;
-        r.extendedAt = cmd.t;
+        const current = await readSession(o, id);
+        const r = current && extendedSession(current, cmd.t);
+        if (!r) continue;
         o.put(sessionKey(id), encodeSession(r));
         at.sessions.set(id, r);
       }
@@ -92,7 +112,7 @@ export async function applySession(o: Overlay, cmd: SessionCommand, at: ApplyPoi
       const expired: string[] = [];
       for (const id of cmd.ids) {
         const r = await readSession(o, id);
-        if (!r || deadlineOf(r) > cmd.t) continue; // renewed meanwhile: it lives on
+        if (!r || !isExpiredAt(r, cmd.t)) continue; // renewed meanwhile: it lives on
         await endSession(o, id, at);
         expired.push(id);
       }
