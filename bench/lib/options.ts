@@ -11,6 +11,11 @@ export const SECONDS_DEFAULT = 10;
 export const WARMUP_SECONDS_DEFAULT = 2;
 export const NODES_DEFAULT = 3;
 export const NODES_MAX = 7;
+export const SESSIONS_DEFAULT = 10_000;
+/** One connection per session: a node accepts 16,000 connections (under this machine's 20,000 open files). */
+export const SESSIONS_MAX = 15_000;
+export const WATCHERS_DEFAULT = 10_000;
+export const WATCHERS_MAX = 100_000;
 
 export const USAGE = `usage: npm run bench -- <workload> [options]
   --clients N    concurrent clients, each its own connection (default ${CLIENTS_DEFAULT})
@@ -18,7 +23,9 @@ export const USAGE = `usage: npm run bench -- <workload> [options]
   --warmup S     warm-up seconds before each phase (default ${WARMUP_SECONDS_DEFAULT})
   --nodes N      server processes in the cluster (default ${NODES_DEFAULT})
   --out FILE     JSON lines appended here (default bench/results/<workload>.jsonl)
-  --cpu-prof DIR run the servers under the V8 CPU profiler; DIR/n<id>.cpuprofile at the end`;
+  --cpu-prof DIR run the servers under the V8 CPU profiler; DIR/n<id>.cpuprofile at the end
+  --sessions N   sessions workload: concurrent sessions (default ${SESSIONS_DEFAULT})
+  --watchers N   sessions workload: watchers of one node (default ${WATCHERS_DEFAULT})`;
 
 export type ParsedCommand =
   | { kind: 'run'; workload: string; options: BenchOptions }
@@ -39,6 +46,8 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
         nodes: { type: 'string' },
         out: { type: 'string' },
         'cpu-prof': { type: 'string' },
+        sessions: { type: 'string' },
+        watchers: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -57,6 +66,8 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
       nodes: integer('nodes', values.nodes, NODES_DEFAULT, 1, NODES_MAX),
       out: values.out ?? `bench/results/${workload}.jsonl`,
       cpuProfileDir: values['cpu-prof'] ?? null,
+      sessions: integer('sessions', values.sessions, SESSIONS_DEFAULT, 1, SESSIONS_MAX),
+      watchers: integer('watchers', values.watchers, WATCHERS_DEFAULT, 0, WATCHERS_MAX),
     };
     return { kind: 'run', workload, options };
   } catch (e) {

@@ -20,6 +20,10 @@ export interface BenchOptions {
   out: string;
   /** When set, the servers run under the CPU profiler and write <dir>/n<id>.cpuprofile as they stop. */
   cpuProfileDir: string | null;
+  /** Concurrent sessions (the sessions workload). */
+  sessions: number;
+  /** Watchers of one node (the sessions workload). */
+  watchers: number;
 }
 
 export interface WorkloadContext {

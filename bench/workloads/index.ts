@@ -1,5 +1,6 @@
 /** Every workload `npm run bench -- <name>` knows, in the order they are listed. */
 import { Workload } from '../lib/workload';
 import { kvWorkload } from './kv';
+import { sessionsWorkload } from './sessions';
 
-export const WORKLOADS: readonly Workload[] = [kvWorkload];
+export const WORKLOADS: readonly Workload[] = [kvWorkload, sessionsWorkload];

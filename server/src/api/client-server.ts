@@ -3,8 +3,12 @@ import { ClientConnection, ConnectionObserver } from './client-connection';
 import type { Dispatcher } from './dispatcher';
 import type { Logger } from '../logger';
 
-/** Most client connections one node accepts; more are refused at accept time. */
-export const CLIENT_CONNECTIONS_MAX = 10_000;
+/**
+ * Most client connections one node accepts; more are refused at accept time. Each session is one
+ * connection, so this is also the sessions one node can hold. Kept under the process's open-file
+ * limit (20,000 here) with room for RocksDB's files and the peer links.
+ */
+export const CLIENT_CONNECTIONS_MAX = 16_000;
 
 /** The TCP listener for SDK clients. */
 export class ClientServer {
