@@ -1,6 +1,6 @@
 import {
   ConfState, decodeConfChange, Entry, EntryType, MemoryStorage, Message, message, MessageType, NodeId,
-  ProposalOutcome, ProposalTracker, RaftError, RaftErrorCode, RawNode, Ready, Role, SeededRandom, SnapshotAssembler,
+  ProposalOutcome, ProposalTracker, RaftError, RawNode, Ready, Role, SeededRandom, SnapshotAssembler,
 } from '@hikarikeeper/raft';
 import type { SnapshotChunk } from '@hikarikeeper/raft';
 import { decodeCommand, encodeCommand, KvCommand, KvResult, KvStateMachine, SessionCmd } from './kv-state-machine';
@@ -361,12 +361,4 @@ export class SimNode {
     return this.raw?.isLeader() ?? false;
   }
 
-  /** Whether `read`/`write` requests may have been lost in a way the node knows (no leader). */
-  noLeader(): boolean {
-    return !this.raw || this.raw.leader() === 0;
-  }
-
-  get code(): typeof RaftErrorCode {
-    return RaftErrorCode;
-  }
 }

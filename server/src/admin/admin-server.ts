@@ -116,9 +116,7 @@ export class AdminServer {
   }
 
   private notLeader(res: ServerResponse): void {
-    const leader = this.runtime.leader();
-    const admin = leader ? this.info().adminOf?.toString() : undefined;
-    this.reply(res, 421, { error: errorToWire(HikariError.notLeader(this.runtime.leaderClientAddress())), leader, admin });
+    this.reply(res, 421, { error: errorToWire(HikariError.notLeader(this.runtime.leaderClientAddress())), leader: this.runtime.leader() });
   }
 
   private reply(res: ServerResponse, status: number, body: unknown): void {

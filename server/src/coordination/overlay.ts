@@ -102,8 +102,4 @@ export class Overlay {
     return this.writes.size;
   }
 
-  /** The keys written (for watch notification after the batch is durable). */
-  writtenKeys(): IterableIterator<string> {
-    return this.writes.keys();
-  }
 }

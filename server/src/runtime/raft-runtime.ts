@@ -96,7 +96,6 @@ export class RaftRuntime {
   appliedTerm = 0;
   conf: ConfState;
   readonly members = new Map<NodeId, MemberAddress>();
-  private readonly appliedListeners = new Set<(index: number) => void>();
   private readonly batchListeners = new Set<(b: AppliedBatch) => void>();
   private readonly snapshotListeners = new Set<(applied: number) => Promise<void> | void>();
   private lastPublished = 0;
@@ -170,11 +169,6 @@ export class RaftRuntime {
   leaderClientAddress(): string | null {
     const lead = this.raw.leader();
     return lead === 0 ? null : (this.members.get(lead)?.client ?? null);
-  }
-
-  onApplied(fn: (index: number) => void): () => void {
-    this.appliedListeners.add(fn);
-    return () => this.appliedListeners.delete(fn);
   }
 
   /** Called after every durable batch with what it changed (in apply order). */
@@ -468,7 +462,6 @@ export class RaftRuntime {
     }
     this.serveReads();
     this.raw.advance();
-    if (applied > 0) for (const fn of this.appliedListeners) fn(applied);
     this.metrics.readySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     this.metrics.commitIndex.set(this.raw.status().commit);
     this.metrics.appliedIndex.set(applied);
