@@ -6,29 +6,9 @@
 import { ErrorCode, HikariError, IN_FLIGHT_BYTES_MAX, PROTOCOL_VERSION } from '@hikarikeeper/protocol';
 import { HikariClient } from './client';
 import { ClientEvents, DisconnectedEvent, ServerEvent } from './events';
-import { HikariClientOptions } from './options';
-import { eventually, PeerRequest, ScriptedPeer, stat } from './scripted-peer.test';
+import { PeerRequest, eventually, stat, usePeerFixture } from './scripted-peer.test';
 
-const peers: ScriptedPeer[] = [];
-const clients: HikariClient[] = [];
-
-async function startPeer(options: Parameters<typeof ScriptedPeer.start>[0] = {}): Promise<ScriptedPeer> {
-  const peer = await ScriptedPeer.start(options);
-  peers.push(peer);
-  return peer;
-}
-
-async function connect(endpoints: ScriptedPeer[], options: Partial<HikariClientOptions> = {}): Promise<HikariClient> {
-  const client = await HikariClient.connect({
-    endpoints: endpoints.map((peer) => peer.address),
-    timeoutMs: 3000,
-    backoffInitialMs: 10,
-    backoffMaxMs: 100,
-    ...options,
-  });
-  clients.push(client);
-  return client;
-}
+const { startPeer, connect, forgetPeer } = usePeerFixture();
 
 type LifecycleEvent = Exclude<keyof ClientEvents, 'event'>;
 const LIFECYCLE_EVENTS: LifecycleEvent[] = ['connected', 'reconnected', 'suspended', 'expired', 'disconnected'];
@@ -49,15 +29,6 @@ async function rejection(promise: Promise<unknown>): Promise<HikariError> {
   }
   throw new Error('expected the call to fail');
 }
-
-afterEach(async () => {
-  jest.restoreAllMocks();
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  for (const peer of peers.splice(0)) {
-    await peer.close();
-    expect(peer.protocolErrors).toEqual([]);
-  }
-});
 
 describe('connect', () => {
   test('handshakes with the protocol version and a random UUID client id', async () => {
@@ -80,7 +51,7 @@ describe('connect', () => {
     const peer = await startPeer();
     const address = peer.address;
     await peer.close(); // nothing listens there any more
-    peers.splice(peers.indexOf(peer), 1);
+    forgetPeer(peer);
     const error = await rejection(
       HikariClient.connect({ endpoints: [address], timeoutMs: 300, backoffInitialMs: 10, backoffMaxMs: 50 }),
     );
@@ -440,7 +411,7 @@ describe('retries and failover', () => {
     const write = client.create('/a', 'x');
     const [sent] = await doomed.waitForRequests(1);
     await doomed.close();
-    peers.splice(peers.indexOf(doomed), 1);
+    forgetPeer(doomed);
     await write;
     expect(survivor.received('create')[0]!.args.seq).toBe(sent!.args.seq);
     expect(client.endpoint).toBe(survivor.address);
@@ -478,7 +449,7 @@ describe('deadlines and cancellation', () => {
     const peer = await startPeer();
     const client = await connect([peer]);
     await peer.close();
-    peers.splice(peers.indexOf(peer), 1);
+    forgetPeer(peer);
     const error = await rejection(client.get('/a', { timeoutMs: 200 }));
     expect(error.code).toBe(ErrorCode.TIMEOUT);
     expect((error.cause as HikariError).code).toBe(ErrorCode.CONNECTION_LOSS);
@@ -574,7 +545,7 @@ describe('close', () => {
     expect(log[0]![1]).toMatchObject({ endpoint: peer.address, reconnecting: false });
     await peer.waitUntil(() => peer.connections.size === 0);
     await peer.close();
-    peers.splice(peers.indexOf(peer), 1);
+    forgetPeer(peer);
     await eventually(() => sameResources(activeResources(), baseline), 2000, 'handles to be released');
   });
 
@@ -583,7 +554,7 @@ describe('close', () => {
     const peer = await startPeer();
     const client = await connect([peer]);
     await peer.close(); // nothing listens any more: every attempt fails, the client keeps trying
-    peers.splice(peers.indexOf(peer), 1);
+    forgetPeer(peer);
     // The module object itself (an `import * as` namespace would be a copy that the SDK never calls).
     const dials = jest.spyOn(require('node:net') as typeof import('node:net'), 'connect');
     await eventually(() => dials.mock.calls.length >= 2, 2000, 'reconnect attempts');

@@ -26,6 +26,8 @@ import {
   IN_FLIGHT_REQUESTS_MAX,
 } from '@hikarikeeper/protocol';
 
+import { HikariClient } from './client';
+import type { HikariClientOptions } from './options';
 export interface PeerOptions {
   nodeId?: number;
   clusterId?: string;
@@ -263,6 +265,50 @@ export class ScriptedPeer {
 }
 
 /** A plausible stat, for results. */
+/**
+ * The usual setup of a test file: peers and clients started through it are closed after each test,
+ * and each peer must have seen no protocol error. Call at the top level of a test file.
+ */
+export function usePeerFixture(): {
+  startPeer(options?: PeerOptions): Promise<ScriptedPeer>;
+  connect(endpoints: ScriptedPeer[], options?: Partial<HikariClientOptions>): Promise<HikariClient>;
+  /** A peer the test closed itself: not closed (nor checked) again after the test. */
+  forgetPeer(peer: ScriptedPeer): void;
+} {
+  const peers: ScriptedPeer[] = [];
+  const clients: HikariClient[] = [];
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+    for (const peer of peers.splice(0)) {
+      await peer.close();
+      expect(peer.protocolErrors).toEqual([]);
+    }
+  });
+  return {
+    async startPeer(options = {}) {
+      const peer = await ScriptedPeer.start(options);
+      peers.push(peer);
+      return peer;
+    },
+    async connect(endpoints, options = {}) {
+      const client = await HikariClient.connect({
+        endpoints: endpoints.map((peer) => peer.address),
+        timeoutMs: 3000,
+        backoffInitialMs: 10,
+        backoffMaxMs: 100,
+        ...options,
+      });
+      clients.push(client);
+      return client;
+    },
+    forgetPeer(peer) {
+      const at = peers.indexOf(peer);
+      if (at >= 0) peers.splice(at, 1);
+    },
+  };
+}
+
 export function stat(overrides: Partial<Stat> = {}): Stat {
   return {
     version: 0,

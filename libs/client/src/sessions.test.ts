@@ -6,29 +6,9 @@
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import { HikariClient } from './client';
 import { ClientEvents } from './events';
-import { HikariClientOptions } from './options';
-import { eventually, PeerOptions, PeerRequest, ScriptedPeer, stat } from './scripted-peer.test';
+import { PeerRequest, ScriptedPeer, eventually, stat, usePeerFixture } from './scripted-peer.test';
 
-const peers: ScriptedPeer[] = [];
-const clients: HikariClient[] = [];
-
-async function startPeer(options: PeerOptions = {}): Promise<ScriptedPeer> {
-  const peer = await ScriptedPeer.start(options);
-  peers.push(peer);
-  return peer;
-}
-
-async function connect(endpoints: ScriptedPeer[], options: Partial<HikariClientOptions> = {}): Promise<HikariClient> {
-  const client = await HikariClient.connect({
-    endpoints: endpoints.map((peer) => peer.address),
-    timeoutMs: 3000,
-    backoffInitialMs: 10,
-    backoffMaxMs: 100,
-    ...options,
-  });
-  clients.push(client);
-  return client;
-}
+const { startPeer, connect } = usePeerFixture();
 
 type LifecycleEvent = Exclude<keyof ClientEvents, 'event'>;
 type Logged = { [E in LifecycleEvent]: [E, ClientEvents[E]] }[LifecycleEvent];
@@ -77,15 +57,6 @@ function healthy(timeoutMs: number, ids = { next: 1 }): (request: PeerRequest) =
     }
   };
 }
-
-afterEach(async () => {
-  jest.restoreAllMocks();
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  for (const peer of peers.splice(0)) {
-    await peer.close();
-    expect(peer.protocolErrors).toEqual([]);
-  }
-});
 
 describe('opening', () => {
   test('connect opens a session with the timeout asked for and shows it in client.session', async () => {

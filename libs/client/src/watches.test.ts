@@ -4,32 +4,11 @@
  * scripts; sessions are answered automatically.
  */
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
-import { HikariClient } from './client';
 import { DisconnectedEvent } from './events';
-import { HikariClientOptions } from './options';
-import { eventually, PeerConnection, PeerOptions, PeerRequest, ScriptedPeer } from './scripted-peer.test';
+import { PeerConnection, PeerRequest, ScriptedPeer, eventually, usePeerFixture } from './scripted-peer.test';
 import { Watch, WATCH_BUFFERED_ITEMS_MAX, WatchEvent, WatchItem } from './watch';
 
-const peers: ScriptedPeer[] = [];
-const clients: HikariClient[] = [];
-
-async function startPeer(options: PeerOptions = {}): Promise<ScriptedPeer> {
-  const peer = await ScriptedPeer.start(options);
-  peers.push(peer);
-  return peer;
-}
-
-async function connect(endpoints: ScriptedPeer[], options: Partial<HikariClientOptions> = {}): Promise<HikariClient> {
-  const client = await HikariClient.connect({
-    endpoints: endpoints.map((peer) => peer.address),
-    timeoutMs: 3000,
-    backoffInitialMs: 10,
-    backoffMaxMs: 100,
-    ...options,
-  });
-  clients.push(client);
-  return client;
-}
+const { startPeer, connect } = usePeerFixture();
 
 /**
  * Answers `watch` as a node would: ids 1, 2, ... per connection, at the applied index `index()`;
@@ -87,15 +66,6 @@ function onlyConnection(peer: ScriptedPeer): PeerConnection {
   expect(peer.connections.size).toBe(1);
   return [...peer.connections][0]!;
 }
-
-afterEach(async () => {
-  jest.restoreAllMocks();
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  for (const peer of peers.splice(0)) {
-    await peer.close();
-    expect(peer.protocolErrors).toEqual([]);
-  }
-});
 
 describe('registering and delivering', () => {
   test('registers { path, kind }, then delivers events in order to the iterator and to listeners', async () => {
