@@ -1,17 +1,8 @@
 import { decodeBody, encodeBody } from './codec';
-import { ErrorCode, HikariError } from './errors';
+import { ErrorCode } from './errors';
+import { rejection } from './testing/rejection';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s/g, ''), 'hex');
-
-function rejection(run: () => unknown): HikariError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected a HikariError');
-}
 
 describe('encodeBody / decodeBody', () => {
   test('round-trips plain maps, arrays, numbers, strings and binary', () => {

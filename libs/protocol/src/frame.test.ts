@@ -1,19 +1,10 @@
-import { ErrorCode, HikariError } from './errors';
+import { ErrorCode } from './errors';
 import { encodeFrame, FrameDecoder } from './frame';
 import { FRAME_BYTES_MAX } from './limits';
+import { rejection } from './testing/rejection';
 
 const bytes = (...values: number[]): Buffer => Buffer.from(values);
 const body = (size: number, seed: number): Buffer => Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + seed) & 0xff));
-
-function rejection(run: () => unknown): HikariError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected a HikariError');
-}
 
 /** Pushes `chunks` in order and returns every body, as hex for readable comparisons. */
 function decodeAll(chunks: Uint8Array[], decoder = new FrameDecoder()): string[] {

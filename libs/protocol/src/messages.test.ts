@@ -2,16 +2,7 @@ import { encodeBody } from './codec';
 import { ErrorCode, HikariError } from './errors';
 import { FrameDecoder } from './frame';
 import { decodeEnvelope, encodeEnvelope, Envelope, errorEnvelope, parseEnvelope } from './messages';
-
-function rejection(run: () => unknown): HikariError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected a HikariError');
-}
+import { rejection } from './testing/rejection';
 
 describe('parseEnvelope accepts', () => {
   test.each<[string, Envelope]>([

@@ -1,5 +1,5 @@
 import { requestLimits } from './args';
-import { ErrorCode, HikariError } from './errors';
+import { ErrorCode } from './errors';
 import {
   CHILDREN_PAGE_MAX,
   DATA_BYTES_MAX_CEILING,
@@ -10,18 +10,9 @@ import {
   SESSION_TIMEOUT_MS_MIN,
 } from './limits';
 import { OPERATIONS, validateRequest } from './operations';
+import { rejection } from './testing/rejection';
 
 const data = (size = 3): Uint8Array => new Uint8Array(size);
-
-function rejection(run: () => unknown): HikariError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected a HikariError');
-}
 
 describe('the catalogue', () => {
   test('kinds route each operation', () => {

@@ -1,4 +1,4 @@
-import { ErrorCode, HikariError } from './errors';
+import { ErrorCode } from './errors';
 import { PATH_BYTES_MAX, PATH_DEPTH_MAX, SEGMENT_BYTES_MAX, SEQUENCE_MAX } from './limits';
 import {
   baseName,
@@ -11,16 +11,7 @@ import {
   validatePath,
   validateSequentialPath,
 } from './path';
-
-function rejection(run: () => void): HikariError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected a HikariError');
-}
+import { rejection } from './testing/rejection';
 
 describe('validatePath', () => {
   test.each([

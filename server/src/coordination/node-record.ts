@@ -2,16 +2,7 @@ import type { Stat } from '@hikarikeeper/protocol';
 import { pack, unpack } from './packer';
 
 /** What is stored per node besides its data: the public stat, plus the sequential-child counter. */
-export interface NodeRecord {
-  version: number;
-  cversion: number;
-  createdIndex: number;
-  modifiedIndex: number;
-  childrenCount: number;
-  dataLength: number;
-  ephemeralOwner: string | null;
-  createdAt: number;
-  modifiedAt: number;
+export interface NodeRecord extends Stat {
   /** The counter the next sequential child gets (ZooKeeper uses cversion; a counter never repeats). */
   sequence: number;
 }
