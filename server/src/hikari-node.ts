@@ -16,6 +16,7 @@ import { Dispatcher } from './api/dispatcher';
 import { AdminServer } from './admin/admin-server';
 import { SessionManager } from './sessions/session-manager';
 import { SessionBindingTable } from './sessions/session-bindings';
+import { TicketWaits } from './locks/ticket-waits';
 import { WatchHub } from './watch/watch-hub';
 import type { ServerConfig } from './config';
 import type { Logger } from './logger';
@@ -68,18 +69,22 @@ export class HikariNode {
     sessions.load(await sm.loadSessions());
     const watches = new WatchHub(runtime.applied);
     const bindings = new SessionBindingTable();
+    const tickets = new TicketWaits((name) => sm.lock(name));
     runtime.onBatch((b) => {
       sessions.onBatch(b.sessions);
       watches.onBatch(b.changes, b.applied);
+      tickets.onTickets(b.tickets);
     });
     runtime.onSnapshotInstalled(async (applied) => {
       sessions.reset(await sm.loadSessions());
       watches.reset(applied);
+      await tickets.recheckAll();
     });
     sessions.onExpired((id) => bindings.expired(id));
     new Gauge({ name: 'hikari_sessions', help: 'Live sessions (as applied on this node)', registers: [registry], collect() { this.set(sessions.table.size); } });
+    new Gauge({ name: 'hikari_lock_waits', help: 'lock.wait requests held by this node', registers: [registry], collect() { this.set(tickets.size); } });
     new Gauge({ name: 'hikari_watches', help: 'Watches served by this node', registers: [registry], collect() { this.set(watches.watchCount); } });
-    const dispatcher = new Dispatcher(runtime, sm, clock, config.clusterId, requestLimits({ dataBytesMax: config.dataBytesMax }), sessions, watches, bindings);
+    const dispatcher = new Dispatcher(runtime, sm, clock, config.clusterId, requestLimits({ dataBytesMax: config.dataBytesMax }), sessions, watches, bindings, tickets);
     const clients = new ClientServer(dispatcher, log, {
       requestStarted(op) {
         requests.inc({ op });

@@ -19,7 +19,7 @@ const STAT_NUMBERS = [
   'modifiedAt',
 ] as const;
 
-const MULTI_RESULT_OPS = ['check', 'create', 'set', 'delete'];
+const MULTI_RESULT_OPS = ['check', 'create', 'set', 'delete', 'fence'];
 
 class MalformedResult extends Error {}
 
@@ -112,6 +112,38 @@ const CHECKS: { readonly [O in OpName]: Check<O> } = {
     return { watchId: integer(fields, 'watchId', 1), index: integer(fields, 'index', 0) };
   },
   unwatch: (value) => (map(value, 'the result'), {}),
+  'lock.acquire': (value) => {
+    const fields = map(value, 'the result');
+    if (fields.granted === true) {
+      return { granted: true, token: integer(fields, 'token', 1), ticket: integer(fields, 'ticket', 1), count: integer(fields, 'count', 1) };
+    }
+    if (fields.granted !== false) throw new MalformedResult('granted must be a boolean');
+    if (fields.ticket === undefined) return { granted: false };
+    return { granted: false, ticket: integer(fields, 'ticket', 1), position: integer(fields, 'position', 0) };
+  },
+  'lock.wait': (value) => ({ token: integer(map(value, 'the result'), 'token', 1) }),
+  'lock.release': (value) => ({ count: integer(map(value, 'the result'), 'count', 0) }),
+  'lock.cancel': (value) => {
+    const was = map(value, 'the result').was;
+    if (was !== 'waiting' && was !== 'held' && was !== 'gone') throw new MalformedResult('was must be waiting, held or gone');
+    return { was };
+  },
+  'lock.info': (value) => {
+    const fields = map(value, 'the result');
+    const holders = fields.holders;
+    const waiters = fields.waiters;
+    if (!Array.isArray(holders) || !Array.isArray(waiters)) throw new MalformedResult('holders and waiters must be arrays');
+    holders.forEach((h, i) => {
+      const f = map(h, `holders[${i}]`);
+      integer(f, 'token', 1);
+      string(f, 'session');
+    });
+    waiters.forEach((w, i) => string(map(w, `waiters[${i}]`), 'session'));
+    return {
+      name: string(fields, 'name'), permits: integer(fields, 'permits', 1), index: integer(fields, 'index', 0),
+      holders: holders as OpResult<'lock.info'>['holders'], waiters: waiters as OpResult<'lock.info'>['waiters'],
+    };
+  },
 };
 
 /** The result of `op`, checked; throws BAD_FRAME naming the field at fault. */

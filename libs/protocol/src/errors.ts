@@ -53,6 +53,8 @@ export enum ErrorCode {
   LOCK_NOT_HELD = 'LOCK_NOT_HELD',
   /** The fencing token presented for `details.name` is not the current one: a newer holder exists. */
   FENCE_MISMATCH = 'FENCE_MISMATCH',
+  /** Waiting for the lock `details.name` took longer than `details.waitMs`; the caller left the queue. */
+  LOCK_TIMEOUT = 'LOCK_TIMEOUT',
   /** A watch asked to resume from an index that was compacted away: read again, then watch again. */
   WATCH_HISTORY_COMPACTED = 'WATCH_HISTORY_COMPACTED',
   /** The node belongs to another cluster than the one the client expects (`details.clusterId`). */
@@ -105,6 +107,7 @@ export const ERRORS: { readonly [C in ErrorCode]: ErrorSpec } = {
   TOO_MANY_REQUESTS: spec('too many requests in flight on this connection', true),
   LOCK_NOT_HELD: spec('the lock is not held by this session'),
   FENCE_MISMATCH: spec('the fencing token is not the current one'),
+  LOCK_TIMEOUT: spec('timed out waiting for lock {name}'),
   WATCH_HISTORY_COMPACTED: spec('the watch history was compacted past the requested index'),
   CLUSTER_MISMATCH: spec('this node belongs to another cluster'),
   PERMISSION_DENIED: spec('permission denied'),

@@ -57,3 +57,21 @@ export type {
 } from './ops/session';
 export type { WatchArgs, WatchResult, WatchKind, WatchEvent, ChangeType, UnwatchArgs } from './ops/watch';
 export { WATCH_KINDS } from './ops/watch';
+export {
+  LOCK_MODES,
+  lockNameProblem,
+  type FenceOp,
+  type LockAcquireArgs,
+  type LockAcquireResult,
+  type LockCancelArgs,
+  type LockCancelResult,
+  type LockHolderInfo,
+  type LockInfoArgs,
+  type LockInfoResult,
+  type LockMode,
+  type LockReleaseArgs,
+  type LockReleaseResult,
+  type LockWaiterInfo,
+  type LockWaitArgs,
+  type LockWaitResult,
+} from './ops/lock';

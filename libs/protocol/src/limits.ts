@@ -102,6 +102,23 @@ export const SESSION_TIMEOUT_MS_MAX = 10 * 60 * 1000;
  */
 export const NODE_TTL_MS_MAX = 365 * 24 * 60 * 60 * 1000;
 
+/** Longest lock name, in bytes of UTF-8. */
+export const LOCK_NAME_BYTES_MAX = 256;
+
+/** Most holders allowed at once by a semaphore (exclusive mode with `permits`). */
+export const LOCK_PERMITS_MAX = 1000;
+
+/**
+ * Most tickets queued on one lock name, and most shared holders of one lock: the queue is one
+ * replicated record, rewritten by every grant and release, so it must stay small. Past it, acquire
+ * answers TOO_LARGE and changes nothing.
+ */
+export const LOCK_WAITERS_MAX = 1000;
+export const LOCK_HOLDERS_MAX = 1000;
+
+/** Largest value kept with a grant (an election candidate's value). With the queue bounds, a lock record stays ~1 MiB at worst. */
+export const LOCK_VALUE_BYTES_MAX = 1024;
+
 function assertLimit(condition: boolean, message: string): void {
   if (!condition) throw new Error(`@hikarikeeper/protocol: broken limit: ${message}`);
 }
@@ -125,4 +142,6 @@ assertLimit(CHILDREN_PAGE_DEFAULT <= CHILDREN_PAGE_MAX, 'the default page must b
 // Otherwise one maximal frame could never be admitted on a connection.
 assertLimit(IN_FLIGHT_BYTES_MAX >= FRAME_BYTES_MAX, 'IN_FLIGHT_BYTES_MAX must admit one maximal frame');
 assertLimit(QUOTED_CHARS_MAX < ERROR_MESSAGE_CHARS_MAX, 'a quoted text must fit an error message');
+assertLimit(LOCK_PERMITS_MAX <= LOCK_HOLDERS_MAX, 'a full semaphore must fit the holders bound');
+assertLimit((LOCK_WAITERS_MAX + LOCK_HOLDERS_MAX) * (LOCK_VALUE_BYTES_MAX + 256) <= FRAME_BYTES_MAX, 'a full lock.info must fit a frame');
 assertLimit(SESSION_TIMEOUT_MS_MIN < SESSION_TIMEOUT_MS_MAX, 'session timeout range must not be empty');

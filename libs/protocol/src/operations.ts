@@ -15,6 +15,11 @@ import {
   SessionCloseArgs, SessionCloseResult, SessionKeepaliveArgs, SessionKeepaliveResult, SessionOpenArgs, SessionOpenResult,
   SessionResumeArgs, SessionResumeResult, validateNoArgs, validateSessionOpen, validateSessionResume,
 } from './ops/session';
+import {
+  LockAcquireArgs, LockAcquireResult, LockCancelArgs, LockCancelResult, LockInfoArgs, LockInfoResult, LockReleaseArgs,
+  LockReleaseResult, LockWaitArgs, LockWaitResult, validateLockAcquire, validateLockCancel, validateLockInfo,
+  validateLockRelease, validateLockWait,
+} from './ops/lock';
 import { UnwatchArgs, UnwatchResult, validateUnwatch, validateWatch, WatchArgs, WatchResult } from './ops/watch';
 import {
   ChildrenArgs,
@@ -60,6 +65,11 @@ export interface OpTypes {
   'session.close': { args: SessionCloseArgs; result: SessionCloseResult };
   watch: { args: WatchArgs; result: WatchResult };
   unwatch: { args: UnwatchArgs; result: UnwatchResult };
+  'lock.acquire': { args: LockAcquireArgs; result: LockAcquireResult };
+  'lock.wait': { args: LockWaitArgs; result: LockWaitResult };
+  'lock.release': { args: LockReleaseArgs; result: LockReleaseResult };
+  'lock.cancel': { args: LockCancelArgs; result: LockCancelResult };
+  'lock.info': { args: LockInfoArgs; result: LockInfoResult };
 }
 
 export type OpName = keyof OpTypes;
@@ -92,6 +102,12 @@ export const OPERATIONS: { readonly [O in OpName]: OperationSpec<OpArgs<O>> } = 
   'session.close': { kind: 'session', validate: validateNoArgs },
   watch: { kind: 'read', validate: validateWatch },
   unwatch: { kind: 'read', validate: validateUnwatch },
+  'lock.acquire': { kind: 'write', validate: validateLockAcquire },
+  // Served by any node once it has applied the acquire; waits for the grant (no write, no seq).
+  'lock.wait': { kind: 'read', validate: validateLockWait },
+  'lock.release': { kind: 'write', validate: validateLockRelease },
+  'lock.cancel': { kind: 'write', validate: validateLockCancel },
+  'lock.info': { kind: 'read', validate: validateLockInfo },
 };
 
 /** Own keys only: `toString` or `__proto__` must not pass for operations. */

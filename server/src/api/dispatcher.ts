@@ -9,6 +9,7 @@ import type { Command } from '../coordination/commands';
 import type { Clock } from '../runtime/clock';
 import type { SessionManager } from '../sessions/session-manager';
 import type { WatchHub, WatchSink } from '../watch/watch-hub';
+import type { TicketWaits } from '../locks/ticket-waits';
 
 function sessionExpired(id: string): HikariError {
   return new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: `session ${id} has expired` });
@@ -44,11 +45,13 @@ export class Dispatcher {
     private readonly sessions: SessionManager,
     private readonly watches: WatchHub,
     private readonly bindings: SessionBindings,
+    private readonly tickets: TicketWaits,
   ) {}
 
   /** A connection ended: its watches go; its session lives on until it expires or is resumed. */
   disconnected(conn: ConnectionState): void {
     this.watches.dropSink(conn.sink);
+    this.tickets.dropOwner(conn);
     this.bindings.unbind(conn);
   }
 
@@ -109,6 +112,33 @@ export class Dispatcher {
         return this.sm.children(req.args.path, req.args.after, req.args.limit);
       case 'sync':
         return { index: await this.runtime.readBarrier() };
+      case 'lock.acquire': {
+        const { seq, name, mode, ...rest } = req.args;
+        return this.write({ k: 'lock', op: 'acquire', name, mode: mode ?? 'exclusive', ...definedOnly(rest), s: seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
+      }
+      case 'lock.release':
+        return this.write({ k: 'lock', op: 'release', name: req.args.name, token: req.args.token, s: req.args.seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
+      case 'lock.cancel':
+        return this.write({ k: 'lock', op: 'cancel', name: req.args.name, ticket: req.args.ticket, s: req.args.seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
+      case 'lock.wait': {
+        const session = this.boundSession(conn);
+        // The ticket is the acquire's log index: once this node has applied it, its state knows the
+        // ticket (queued, granted, or gone), and every later fate reaches it in log order.
+        if (this.runtime.applied < req.args.ticket) await this.runtime.readBarrier();
+        return { token: await this.tickets.wait(conn, session, req.args.name, req.args.ticket) };
+      }
+      case 'lock.info': {
+        await this.readPoint(req.args.stale);
+        const index = this.runtime.applied;
+        const record = await this.sm.lock(req.args.name);
+        return {
+          name: req.args.name,
+          permits: record?.permits ?? 1,
+          holders: (record?.holders ?? []).map((h) => ({ ...h })),
+          waiters: (record?.waiters ?? []).map((w) => ({ ...w })),
+          index,
+        };
+      }
     }
   }
 
@@ -135,6 +165,9 @@ export class Dispatcher {
   }
 
   private async write(cmd: Command): Promise<unknown> {
+    if (cmd.k === 'lock') {
+      if (cmd.sid === undefined) throw new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: 'locks need a session: open one first' });
+    }
     if (cmd.k !== 'session') {
       if (cmd.s === undefined) delete cmd.s;
       if (cmd.sid === undefined) delete cmd.sid;
@@ -149,4 +182,11 @@ export class Dispatcher {
     if (stale === true) return;
     await this.runtime.readBarrier();
   }
+}
+
+/** The fields of `o` that are not undefined (commands are replicated: no undefined in them). */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
 }

@@ -1,5 +1,6 @@
 import type { MultiOp, WireError } from '@hikarikeeper/protocol';
 import { pack, unpack } from './packer';
+import type { LockCommand } from './locks';
 
 /**
  * A replicated command: what one log entry asks the state machine to do. Everything the apply
@@ -9,7 +10,8 @@ import { pack, unpack } from './packer';
 export type Command =
   | { k: 'ns'; op: MultiOp; c?: string; s?: number; t: number; sid?: string }
   | { k: 'multi'; ops: MultiOp[]; c?: string; s?: number; t: number; sid?: string }
-  | SessionCommand;
+  | SessionCommand
+  | LockCommand;
 
 /**
  * Session commands, proposed by the leader. `t` is the leader's clock: renewals and extensions

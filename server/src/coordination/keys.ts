@@ -15,6 +15,9 @@
  * | 0x18   | 0x18 + node id (u32)                  | a member's addresses: [peer, client]        |
  * | 0x12   | 0x12 + session id                     | session: [timeoutMs, renewedAt, extendedAt] |
  * | 0x19   | 0x19 + session id + 0x00 + path       | empty: the ephemeral nodes of a session     |
+ * | 0x1A   | 0x1A + lock name                      | lock record: [permits, holders, waiters]    |
+ * | 0x1B   | 0x1B + session id + 0x00 + lock name  | empty: the locks a session holds or awaits  |
+ * | 0x1C   | 0x1C                                  | the last fencing token handed out           |
  *
  * Everything in [0x10, 0x20) is the state machine, and it is self-describing: one consistent scan of
  * that range (with the applied position and membership inside it) is a complete snapshot.
@@ -30,7 +33,20 @@ export const StateKey = {
   MemberAddress: 0x18,
   Session: 0x12,
   SessionEphemeral: 0x19,
+  Lock: 0x1a,
+  SessionLock: 0x1b,
+  FenceCounter: 0x1c,
 } as const;
+
+export const lockKey = (name: string): Buffer => prefixed(StateKey.Lock, name);
+export const fenceCounterKey = Buffer.from([StateKey.FenceCounter]);
+export const sessionLockKey = (session: string, name: string): Buffer => prefixed(StateKey.SessionLock, `${session}\u0000${name}`);
+export function sessionLockRange(session: string): { gte: Buffer; lt: Buffer } {
+  return { gte: prefixed(StateKey.SessionLock, `${session}\u0000`), lt: prefixed(StateKey.SessionLock, `${session}\u0001`) };
+}
+export function sessionLockNameOf(session: string, key: Buffer): string {
+  return key.subarray(1 + Buffer.byteLength(session, 'utf8') + 1).toString('utf8');
+}
 
 export const sessionKey = (id: string): Buffer => prefixed(StateKey.Session, id);
 export const SESSION_RANGE = { gte: Buffer.from([StateKey.Session]), lt: Buffer.from([StateKey.Session + 1]) } as const;

@@ -3,17 +3,21 @@ import {
   MultiOp, MultiOpResult, parentOf, ROOT_PATH, sequentialName, SEQUENCE_MAX, SetOp, validatePath,
 } from '@hikarikeeper/protocol';
 import type { ChangeType } from '@hikarikeeper/protocol';
-import { childKey, dataKey, ephemeralKey, statKey } from './keys';
+import { childKey, dataKey, ephemeralKey, lockKey, statKey } from './keys';
 import type { SessionRecord } from './sessions';
 import { requireSession } from './sessions';
 import { decodeRecord, encodeRecord, NodeRecord, ROOT_RECORD, toStat } from './node-record';
 import type { Overlay } from './overlay';
+import type { TicketEvent } from './lock-rules';
+import { checkFence } from './locks';
 
 /** A change to one node, for watches: made by the entry at `index`. */
 export interface ChangeRecord {
   readonly index: number;
+  /** A node's path, or a lock's name when `scope` is 'lock' (its holders changed). */
   readonly path: string;
   readonly type: ChangeType;
+  readonly scope?: 'lock';
 }
 
 /**
@@ -27,6 +31,8 @@ export interface ApplyPoint {
   readonly changes: ChangeRecord[];
   /** Sessions written by this batch: their latest record, or null once deleted. */
   readonly sessions: Map<string, SessionRecord | null>;
+  /** Queued lock tickets granted or dropped, for the requests waiting on them. */
+  readonly tickets: TicketEvent[];
 }
 
 /** Reads a node's record through the overlay; the root always exists. */
@@ -46,6 +52,7 @@ function checkVersion(path: string, r: NodeRecord, version: number | undefined):
 
 /** The keys an op will read, so a whole batch can be fetched in one call before applying. */
 export function keysToPrefetch(op: MultiOp): Buffer[] {
+  if (op.op === 'fence') return [lockKey(op.lock)];
   if (op.op === 'create') {
     const parent = parentOf(isSequentialMode(op.mode) ? op.path + '0' : op.path);
     const keys = [statKey(parent ?? ROOT_PATH)];
@@ -70,6 +77,9 @@ export async function applyOp(o: Overlay, op: MultiOp, at: ApplyPoint): Promise<
       return set(o, op, at);
     case 'delete':
       return remove(o, op, at);
+    case 'fence':
+      await checkFence(o, op.lock, op.token);
+      return { op: 'fence' };
   }
 }
 

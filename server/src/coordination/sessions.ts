@@ -4,6 +4,7 @@ import type { Overlay } from './overlay';
 import { pack, unpack } from './packer';
 import type { SessionCommand } from './commands';
 import { deleteNode, ApplyPoint } from './namespace';
+import { dropSessionLocks } from './locks';
 
 /** A session as replicated. Times are the leader's clock (ms since the epoch) when it decided. */
 export interface SessionRecord {
@@ -58,16 +59,17 @@ export async function readSession(o: Overlay, id: string): Promise<SessionRecord
   return bytes ? decodeSession(bytes) : null;
 }
 
-/** The bound session of an ephemeral create must exist. */
-export async function requireSession(o: Overlay, id: string | undefined): Promise<string> {
+/** The bound session of an ephemeral create (or a lock request) must exist. */
+export async function requireSession(o: Overlay, id: string | undefined, what = 'ephemeral nodes'): Promise<string> {
   if (id === undefined || !(await readSession(o, id))) {
-    throw new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: id === undefined ? 'ephemeral nodes need a session: open one first' : `session ${id} has expired` });
+    throw new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: id === undefined ? `${what} need a session: open one first` : `session ${id} has expired` });
   }
   return id;
 }
 
-/** Deletes a session and, in the same entry, every ephemeral node it owns. */
+/** Deletes a session and, in the same entry, every ephemeral node it owns and every lock grant and ticket it has. */
 async function endSession(o: Overlay, id: string, at: ApplyPoint): Promise<void> {
+  await dropSessionLocks(o, id, at);
   const range = ephemeralRange(id);
   for (const [key] of await o.scan(range.gte, range.lt)) {
     await deleteNode(o, ephemeralPathOf(id, key), at);

@@ -3,7 +3,9 @@ import {
   CHILDREN_PAGE_DEFAULT, ChildrenResult, errorToWire, ExistsResult, GetResult, HikariError, MultiResult, ROOT_PATH,
 } from '@hikarikeeper/protocol';
 import { Command, decodeCommand, Outcome } from './commands';
-import { childKey, childNameOf, childrenRange, dataKey, dedupKey, SESSION_RANGE, sessionIdOf, sessionKey, statKey } from './keys';
+import { childKey, childNameOf, childrenRange, dataKey, dedupKey, fenceCounterKey, lockKey, SESSION_RANGE, sessionIdOf, sessionKey, statKey } from './keys';
+import { applyLock, decodeLock } from './locks';
+import type { LockRecord, TicketEvent } from './lock-rules';
 import { applyOp, ApplyPoint, ChangeRecord, keysToPrefetch, readRecord } from './namespace';
 import { applySession, decodeSession, SessionRecord } from './sessions';
 import { Overlay } from './overlay';
@@ -24,6 +26,8 @@ export interface BatchResult {
   readonly writes: number;
   readonly changes: ChangeRecord[];
   readonly sessions: Map<string, SessionRecord | null>;
+  /** Queued lock tickets granted or dropped by this batch (for the `lock.wait` requests on them). */
+  readonly tickets: TicketEvent[];
 }
 
 /**
@@ -47,6 +51,10 @@ export class CoordinationStateMachine {
         cmd = decodeCommand(entry.data);
         if (cmd.k === 'ns' || cmd.k === 'multi') for (const op of cmd.k === 'ns' ? [cmd.op] : cmd.ops) prefetch.push(...keysToPrefetch(op));
         if (cmd.k === 'session' && 'ids' in cmd) for (const id of cmd.ids) prefetch.push(sessionKey(id));
+        if (cmd.k === 'lock') {
+          prefetch.push(lockKey(cmd.name), fenceCounterKey);
+          if (cmd.sid !== undefined) prefetch.push(sessionKey(cmd.sid));
+        }
         if (cmd.k !== 'session' && cmd.c !== undefined && cmd.s !== undefined) prefetch.push(dedupKey(cmd.c, cmd.s % DEDUP_SLOTS));
       } catch {
         cmd = null;
@@ -57,26 +65,28 @@ export class CoordinationStateMachine {
     const outcomes = new Map<number, Outcome>();
     const changes: ChangeRecord[] = [];
     const sessions = new Map<string, SessionRecord | null>();
+    const tickets: TicketEvent[] = [];
     for (const { entry, cmd } of commands) {
-      outcomes.set(entry.index, await this.applyCommand(overlay, entry, cmd, changes, sessions));
+      outcomes.set(entry.index, await this.applyCommand(overlay, entry, cmd, changes, sessions, tickets));
     }
     overlay.flush(batch);
-    return { outcomes, writes: overlay.writeCount, changes, sessions };
+    return { outcomes, writes: overlay.writeCount, changes, sessions, tickets };
   }
 
   private async applyCommand(
-    overlay: Overlay, entry: Entry, cmd: Command | null, changes: ChangeRecord[], sessions: Map<string, SessionRecord | null>,
+    overlay: Overlay, entry: Entry, cmd: Command | null, changes: ChangeRecord[], sessions: Map<string, SessionRecord | null>, tickets: TicketEvent[],
   ): Promise<Outcome> {
-    if (cmd === null || (cmd.k !== 'ns' && cmd.k !== 'multi' && cmd.k !== 'session')) {
+    if (cmd === null || (cmd.k !== 'ns' && cmd.k !== 'multi' && cmd.k !== 'session' && cmd.k !== 'lock')) {
       return { ok: false, error: errorToWire(HikariError.invalidArgument('command', `entry ${entry.index} is not a command`)) };
     }
     if (cmd.k === 'session') {
       const fork = overlay.fork();
-      const at: ApplyPoint = { index: entry.index, time: cmd.t, changes: [], sessions: new Map() };
+      const at: ApplyPoint = { index: entry.index, time: cmd.t, changes: [], sessions: new Map(), tickets: [] };
       try {
         const value = await applySession(fork, cmd, at);
         overlay.absorb(fork);
         changes.push(...at.changes);
+        tickets.push(...at.tickets);
         for (const [id, r] of at.sessions) sessions.set(id, r);
         return { ok: true, value };
       } catch (e) {
@@ -95,13 +105,15 @@ export class CoordinationStateMachine {
         }
       }
     }
-    const at: ApplyPoint = { index: entry.index, time: cmd.t, session: cmd.sid, changes: [], sessions: new Map() };
+    const at: ApplyPoint = { index: entry.index, time: cmd.t, session: cmd.sid, changes: [], sessions: new Map(), tickets: [] };
     let outcome: Outcome;
     const fork = overlay.fork();
     try {
       let value: unknown;
       if (cmd.k === 'ns') {
         value = stripOpTag(await applyOp(fork, cmd.op, at));
+      } else if (cmd.k === 'lock') {
+        value = await applyLock(fork, cmd, at);
       } else {
         const results: MultiResult['results'] = [];
         for (let i = 0; i < cmd.ops.length; i++) {
@@ -116,6 +128,7 @@ export class CoordinationStateMachine {
       }
       overlay.absorb(fork);
       changes.push(...at.changes);
+      tickets.push(...at.tickets);
       outcome = { ok: true, value };
     } catch (e) {
       if (!(e instanceof HikariError)) throw e; // a bug: stop rather than diverge
@@ -135,6 +148,12 @@ export class CoordinationStateMachine {
   }
 
   // ---------------------------------------------------------------- reads (of applied state)
+
+  /** The lock's record as applied on this node; null when nobody holds or awaits it. */
+  async lock(name: string): Promise<LockRecord | null> {
+    const [bytes] = await this.store.getMany([lockKey(name)]);
+    return bytes ? decodeLock(bytes) : null;
+  }
 
   async get(path: string): Promise<GetResult> {
     const [stat, data] = await this.store.getMany([statKey(path), dataKey(path)]);

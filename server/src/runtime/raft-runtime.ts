@@ -10,6 +10,7 @@ import { CoordinationStateMachine } from '../coordination/state-machine';
 import { Command, encodeCommand, Outcome } from '../coordination/commands';
 import type { ChangeRecord } from '../coordination/namespace';
 import type { SessionRecord } from '../coordination/sessions';
+import type { TicketEvent } from '../coordination/lock-rules';
 import type { Transport, SnapshotStream } from '../transport/transport';
 import { framePieces, unframePieces } from '../transport/snapshot-pieces';
 import { Clock } from './clock';
@@ -23,6 +24,8 @@ import { RuntimeMetrics, noMetrics } from './metrics';
 /** What one durable batch changed. */
 export interface AppliedBatch {
   readonly changes: readonly ChangeRecord[];
+  /** Queued lock tickets granted or dropped. */
+  readonly tickets: readonly TicketEvent[];
   readonly sessions: ReadonlyMap<string, SessionRecord | null>;
   readonly applied: number;
 }
@@ -395,7 +398,7 @@ export class RaftRuntime {
     const confEntries: Entry[] = [];
     for (const e of rd.committedEntries) (e.type === EntryType.ConfChange ? confEntries : normal).push(e);
     const applyStarted = process.hrtime.bigint();
-    const { outcomes, changes, sessions } = await this.sm.applyBatch(normal, batch);
+    const { outcomes, changes, sessions, tickets } = await this.sm.applyBatch(normal, batch);
     let confChanged: ConfState | null = null;
     for (const e of confEntries) confChanged = this.applyConfEntry(e, batch);
     let applied = this.applied;
@@ -456,9 +459,9 @@ export class RaftRuntime {
     // Watches and the session table learn what this (now durable) batch changed, before any reader
     // is answered, so a client that reads after a change also has its watch event.
     if (rd.snapshot) for (const fn of this.snapshotListeners) await fn(applied);
-    if (changes.length > 0 || sessions.size > 0 || applied !== this.lastPublished) {
+    if (changes.length > 0 || sessions.size > 0 || tickets.length > 0 || applied !== this.lastPublished) {
       this.lastPublished = applied;
-      for (const fn of this.batchListeners) fn({ changes, sessions, applied });
+      for (const fn of this.batchListeners) fn({ changes, sessions, tickets, applied });
     }
     this.serveReads();
     this.raw.advance();

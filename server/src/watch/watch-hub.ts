@@ -37,7 +37,9 @@ export class WatchHub {
   private historyFloor: number;
   private appliedIndex: number;
   private nextId = 1;
-  private readonly byPath = { data: new Map<string, Set<Watch>>(), children: new Map<string, Set<Watch>>(), recursive: new Map<string, Set<Watch>>() };
+  private readonly byPath = {
+    data: new Map<string, Set<Watch>>(), children: new Map<string, Set<Watch>>(), recursive: new Map<string, Set<Watch>>(), lock: new Map<string, Set<Watch>>(),
+  };
   private readonly bySink = new Map<WatchSink, Map<number, Watch>>();
 
   constructor(appliedIndex: number, private readonly historyMax = HISTORY_CHANGES_MAX) {
@@ -121,6 +123,10 @@ export class WatchHub {
   }
 
   private *matching(change: ChangeRecord): Iterable<Watch> {
+    if (change.scope === 'lock') {
+      yield* this.byPath.lock.get(change.path) ?? [];
+      return;
+    }
     yield* this.byPath.data.get(change.path) ?? [];
     if (change.type !== 'changed') {
       const parent = parentOf(change.path);
@@ -133,6 +139,8 @@ export class WatchHub {
   }
 
   private matches(w: Watch, change: ChangeRecord): boolean {
+    if ((w.kind === 'lock') !== (change.scope === 'lock')) return false;
+    if (w.kind === 'lock') return change.path === w.path;
     if (w.kind === 'data') return change.path === w.path;
     if (w.kind === 'children') return change.type !== 'changed' && parentOf(change.path) === w.path;
     return change.path === w.path || isAncestor(w.path, change.path);

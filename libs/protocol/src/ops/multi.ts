@@ -22,6 +22,7 @@ import {
   Stat,
   WriteArgs,
 } from './namespace';
+import { FenceOp, readFenceOp } from './lock';
 
 /** Fails the multi unless the node exists (NO_NODE) at `version` (BAD_VERSION); -1 matches any version. */
 export interface CheckOp {
@@ -38,7 +39,8 @@ export interface SetOp extends SetFields {
 export interface DeleteOp extends DeleteFields {
   op: 'delete';
 }
-export type MultiOp = CheckOp | CreateOp | SetOp | DeleteOp;
+/** `fence` (see lock.ts) fails the multi with FENCE_MISMATCH unless `token` is a current grant of `lock`. */
+export type MultiOp = CheckOp | CreateOp | SetOp | DeleteOp | FenceOp;
 export type MultiOpName = MultiOp['op'];
 
 export interface MultiArgs extends WriteArgs {
@@ -50,14 +52,15 @@ export type MultiOpResult =
   | { op: 'check' }
   | { op: 'create'; path: string; stat: Stat }
   | { op: 'set'; stat: Stat }
-  | { op: 'delete' };
+  | { op: 'delete' }
+  | { op: 'fence' };
 
 /** One result per op, in the order of `ops`. */
 export interface MultiResult {
   results: MultiOpResult[];
 }
 
-const MULTI_OP_NAMES: readonly MultiOpName[] = ['check', 'create', 'set', 'delete'];
+const MULTI_OP_NAMES: readonly MultiOpName[] = ['check', 'create', 'set', 'delete', 'fence'];
 
 function readOp(item: unknown, index: number, limits: RequestLimits): MultiOp {
   const where = `ops[${index}]`;
@@ -81,6 +84,8 @@ function readOp(item: unknown, index: number, limits: RequestLimits): MultiOp {
       return { op: 'set', ...readSet(ArgReader.of(item, ['op', ...SET_FIELDS], prefix), limits) };
     case 'delete':
       return { op: 'delete', ...readDelete(ArgReader.of(item, ['op', ...DELETE_FIELDS], prefix)) };
+    case 'fence':
+      return readFenceOp(ArgReader.of(item, ['op', 'lock', 'token'], prefix));
   }
 }
 

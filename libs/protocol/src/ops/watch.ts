@@ -6,6 +6,8 @@
  * - `data`: the node at `path` was created, changed or deleted;
  * - `children`: a child of `path` was created or deleted;
  * - `recursive`: any node at or under `path` was created, changed or deleted.
+ * - `lock`: `path` is a lock name (see lock.ts); an event (type `changed`) whenever its holders
+ *   change: a grant or a release.
  *
  * Every node applies the same entries in the same order, so the events of one index (a `multi`, or
  * an expiry deleting several ephemeral nodes) come in the same order on every node: a client may
@@ -16,9 +18,10 @@
  * is refused with WATCH_HISTORY_COMPACTED (the client should re-read what it watches and watch anew).
  */
 import { ArgReader } from '../args';
+import { readLockName } from './lock';
 
-export type WatchKind = 'data' | 'children' | 'recursive';
-export const WATCH_KINDS: readonly WatchKind[] = ['data', 'children', 'recursive'];
+export type WatchKind = 'data' | 'children' | 'recursive' | 'lock';
+export const WATCH_KINDS: readonly WatchKind[] = ['data', 'children', 'recursive', 'lock'];
 
 export interface WatchArgs {
   path: string;
@@ -49,9 +52,10 @@ export interface WatchEvent {
 
 export function validateWatch(args: unknown): WatchArgs {
   const r = ArgReader.of(args, ['path', 'kind', 'fromIndex']);
+  const kind = r.oneOf('kind', WATCH_KINDS);
   return {
-    path: r.path('path'),
-    kind: r.oneOf('kind', WATCH_KINDS),
+    path: kind === 'lock' ? readLockName(r, 'path') : r.path('path'),
+    kind,
     fromIndex: r.optional('fromIndex', (k) => r.integer(k, 0, Number.MAX_SAFE_INTEGER)),
   };
 }
