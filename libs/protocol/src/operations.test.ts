@@ -22,6 +22,7 @@ describe('the catalogue', () => {
       exists: 'read', children: 'read', multi: 'write', sync: 'read',
       'session.open': 'session', 'session.resume': 'session', 'session.keepalive': 'session', 'session.close': 'session',
       watch: 'read', unwatch: 'read',
+      'lock.acquire': 'write', 'lock.wait': 'read', 'lock.release': 'write', 'lock.cancel': 'write', 'lock.info': 'read',
     });
   });
 

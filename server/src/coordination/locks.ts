@@ -69,8 +69,8 @@ function commit(o: Overlay, name: string, change: LockChange, sessions: Iterable
     else o.del(sessionLockKey(s, name));
   }
   fence.save(o);
-  for (const h of change.granted) at.tickets.push({ name, ticket: h.ticket, token: h.token });
   for (const w of change.dropped) at.tickets.push({ name, ticket: w.ticket, token: null });
+  for (const h of change.granted) at.tickets.push({ name, ticket: h.ticket, token: h.token });
   if (change.holdersChanged) at.changes.push({ index: at.index, path: name, type: 'changed', scope: 'lock' });
 }
 
