@@ -25,6 +25,13 @@ export class ClientConnection {
   private readonly state: ConnectionState = { clientId: null, sessionId: null, sink: this };
   private inFlight = 0;
   private closed = false;
+  /**
+   * Frames waiting for the end of this event-loop turn: every response settled in one turn leaves in
+   * one socket write (a write per response cost a sixth of the leader's CPU under load).
+   */
+  private outbox: Buffer[] = [];
+  private outboxBytes = 0;
+  private flushScheduled = false;
 
   constructor(
     private readonly socket: Socket,
@@ -101,7 +108,22 @@ export class ClientConnection {
       if (envelope.t === MessageType.RESPONSE) frame = encodeEnvelope(errorEnvelope(envelope.id, e));
       else throw e;
     }
-    this.socket.write(frame);
+    this.outbox.push(frame);
+    this.outboxBytes += frame.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outbox.length === 0 || this.closed) return;
+    const frames = this.outbox;
+    const bytes = this.outboxBytes;
+    this.outbox = [];
+    this.outboxBytes = 0;
+    this.socket.write(frames.length === 1 ? frames[0] : Buffer.concat(frames, bytes));
     if (this.socket.writableLength > CLIENT_WRITE_BUFFER_BYTES_MAX) {
       this.log.warn({ remote: this.socket.remoteAddress, buffered: this.socket.writableLength }, 'client does not read its responses; disconnecting');
       this.close();
@@ -115,6 +137,7 @@ export class ClientConnection {
 
   private fatal(e: unknown): void {
     this.send(errorEnvelope(0, e instanceof HikariError ? e : HikariError.badFrame(String(e))));
+    this.flush();
     this.socket.end();
     this.close();
   }
@@ -126,6 +149,7 @@ export class ClientConnection {
 
   close(): void {
     if (this.closed) return;
+    if (!this.socket.destroyed) this.flush(); // what was said before closing still leaves
     this.closed = true;
     this.dispatcher.disconnected(this.state);
     this.socket.destroySoon?.();

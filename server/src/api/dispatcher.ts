@@ -179,7 +179,7 @@ export class Dispatcher {
   }
 
   private async readPoint(stale: boolean | undefined): Promise<void> {
-    if (stale === true) return;
+    if (stale === true) return this.runtime.stateBarrier();
     await this.runtime.readBarrier();
   }
 }

@@ -100,6 +100,8 @@ export class RaftRuntime {
   conf: ConfState;
   readonly members = new Map<NodeId, MemberAddress>();
   private readonly batchListeners = new Set<(b: AppliedBatch) => void>();
+  /** The write of the Ready in progress (see stateBarrier). */
+  private persisting: Promise<void> | null = null;
   private readonly snapshotListeners = new Set<(applied: number) => Promise<void> | void>();
   private lastPublished = 0;
   private readonly roleListeners = new Set<(role: Role, leader: NodeId, term: number) => void>();
@@ -210,6 +212,14 @@ export class RaftRuntime {
   }
 
   /** Resolves with a linearizable read point once this node has applied up to it. */
+  /**
+   * Resolves once the state written by the Ready in progress (if any) is readable: a stale read
+   * after a write's answer then sees that write (writers are answered before the Ready's write).
+   */
+  async stateBarrier(): Promise<void> {
+    if (this.persisting) await this.persisting;
+  }
+
   readBarrier(): Promise<number> {
     this.checkUsable();
     return new Promise<number>((resolve, reject) => {
@@ -426,18 +436,10 @@ export class RaftRuntime {
     }
     this.metrics.applySeconds.observe(Number(process.hrtime.bigint() - applyStarted) / 1e9);
 
-    const writeStarted = process.hrtime.bigint();
-    await storage.persist(batch, { sync: rd.mustSync });
-    this.metrics.fsyncSeconds.observe(Number(process.hrtime.bigint() - writeStarted) / 1e9);
-    this.metrics.readyEntries.observe(rd.entries.length);
-
-    if (late.length > 0) this.opts.transport.send(late);
-    if (rd.snapshot) {
-      this.proposals.snapshotInstalled(rd.snapshot.metadata.index, (w) => this.settle(w, () => w.reject(new HikariError(ErrorCode.TIMEOUT, { reason: 'a snapshot replaced the log: the outcome is unknown' }))));
-      this.stagedSnapshot = null;
-      await this.rebuildMembers();
-      this.log.info({ index: applied }, 'snapshot installed');
-    }
+    // Writers are answered now, before this Ready's write: their entries are committed, so durable on
+    // a majority, and a restart re-applies them from the log with the same outcome (deduplicated
+    // by client and seq). What must wait for the write is reading the new state, and it does: reads
+    // are served once `applied` moves (below), stale ones after `stateBarrier()`.
     for (const e of rd.committedEntries) {
       this.proposals.applied(e, (w, outcome) => {
         if (outcome === ProposalOutcome.Committed) {
@@ -447,6 +449,26 @@ export class RaftRuntime {
           this.settle(w, () => w.reject(new HikariError(ErrorCode.NOT_LEADER, { reason: 'leadership changed before the write committed; it was not applied' })));
         }
       });
+    }
+
+    const writeStarted = process.hrtime.bigint();
+    let written!: () => void;
+    this.persisting = new Promise<void>((r) => (written = r));
+    try {
+      await storage.persist(batch, { sync: rd.mustSync });
+    } finally {
+      this.persisting = null;
+      written();
+    }
+    this.metrics.fsyncSeconds.observe(Number(process.hrtime.bigint() - writeStarted) / 1e9);
+    this.metrics.readyEntries.observe(rd.entries.length);
+
+    if (late.length > 0) this.opts.transport.send(late);
+    if (rd.snapshot) {
+      this.proposals.snapshotInstalled(rd.snapshot.metadata.index, (w) => this.settle(w, () => w.reject(new HikariError(ErrorCode.TIMEOUT, { reason: 'a snapshot replaced the log: the outcome is unknown' }))));
+      this.stagedSnapshot = null;
+      await this.rebuildMembers();
+      this.log.info({ index: applied }, 'snapshot installed');
     }
     this.applied = applied;
     this.appliedTerm = appliedTerm;
