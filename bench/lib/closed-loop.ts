@@ -25,8 +25,8 @@ export interface ClosedLoopOptions {
   workers: number;
   warmupSeconds: number;
   seconds: number;
-  /** One operation of worker `worker` (0-based); a rejection counts as an error. */
-  op(worker: number): Promise<void>;
+  /** One operation of worker `worker` (0-based); a rejection counts as an error. `measured`: it counts in the results. */
+  op(worker: number, measured: boolean): Promise<void>;
   progress?: Progress;
   /** Measures the processes' CPU use over the measured interval. */
   cpu?: CpuMeter;
@@ -92,7 +92,7 @@ export async function runClosedLoop(o: ClosedLoopOptions): Promise<PhaseResult> 
       }
       const counted = started >= measureStart;
       try {
-        await o.op(w);
+        await o.op(w, counted);
         const ns = Number(process.hrtime.bigint() - started);
         window.record(ns);
         if (counted) latency.record(ns);

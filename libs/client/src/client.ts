@@ -33,10 +33,20 @@
  *
  * Watches: `watch()` returns a Watch (see watch.ts), which survives reconnects: it is registered
  * again on the new node from the last index it delivered, with nothing lost or repeated.
+ *
+ * Locks (see locks/cluster-driver.ts): `locks` (the LockDriver), `lock(name)`, `withLock`, `lockInfo`,
+ * and `election(name)` (locks/election.ts). Grants and queued tickets belong to the session: when it
+ * expires they are gone (the server released them), acquires under way fail with SESSION_EXPIRED and
+ * grants turn `lost`; `close()` releases them at once. Writes can be fenced by a grant (`fence`): they
+ * apply only while its token is current, as one `multi` with a `fence` op.
  */
 import {
   ChildrenResult,
   CreateMode,
+  FenceOp,
+  LockInfoResult,
+  lockNameProblem,
+  MultiOpResult,
   CreateResult,
   ErrorCode,
   ExistsResult,
@@ -64,6 +74,10 @@ import { HikariClientOptions, ResolvedOptions, resolveOptions } from './options'
 import { SessionInfo, SessionKeeper } from './session-keeper';
 import { Watch } from './watch';
 import { WatchRegistry } from './watch-registry';
+import { ClusterLockDriver, ClusterLockGrant, LockDriverHooks, LockInfoOptions } from './locks/cluster-driver';
+import { Election } from './locks/election';
+import { DistributedLock, withLock } from './locks/lock';
+import type { AcquireOptions } from './locks/types';
 
 /** Longest wait for `session.close` in `close()` (also bounded by the client's `timeoutMs`). */
 export const SESSION_CLOSE_WAIT_MS_MAX = 2_000;
@@ -79,14 +93,30 @@ export interface ReadOptions extends CallOptions {
   stale?: boolean;
 }
 
-export interface CreateOptions extends CallOptions {
+/**
+ * The condition of a fenced write: `token` must be a current grant of the lock (FENCE_MISMATCH
+ * otherwise). Either `{ lock, token }` or a grant itself (`{ name, token }`).
+ */
+export type Fence = { readonly lock: string; readonly token: number } | { readonly name: string; readonly token: number };
+
+export interface FenceOptions {
+  /**
+   * Apply the write only while `fence.token` is a current grant of the lock: sent as a `multi` of a
+   * `fence` op and the write, so that a holder that lost its lock (paused past its session, say)
+   * cannot write after the next holder. FENCE_MISMATCH otherwise (details.opIndex 0); the write's own
+   * errors keep their codes (details.opIndex 1).
+   */
+  fence?: Fence;
+}
+
+export interface CreateOptions extends CallOptions, FenceOptions {
   /** Default 'persistent'. Sequential modes append a 10-digit counter to `path`. */
   mode?: CreateMode;
   /** Persistent modes only: delete the node once it has had no child and no change for this long (ms). */
   ttlMs?: number;
 }
 
-export interface VersionOptions extends CallOptions {
+export interface VersionOptions extends CallOptions, FenceOptions {
   /** Apply only if the node is at this version (BAD_VERSION otherwise); -1 or absent: any version. */
   version?: number;
 }
@@ -106,7 +136,11 @@ export interface ListChildrenOptions extends ReadOptions {
 }
 
 export interface WatchOptions {
-  /** 'data' (default): the node itself; 'children': its children created or deleted; 'recursive': any node at or under it. */
+  /**
+   * 'data' (default): the node itself; 'children': its children created or deleted; 'recursive': any
+   * node at or under it; 'lock': `path` is a lock name, and an event (`changed`, with the lock name as
+   * `path`) comes whenever its holders change (a grant or a release).
+   */
   kind?: WatchKind;
   /**
    * Start after this log index (replaying what followed it, as far as the node's history reaches)
@@ -130,7 +164,8 @@ export type MultiOpInput =
   | CheckOp
   | { op: 'create'; path: string; data?: Data; mode?: CreateMode; ttlMs?: number }
   | { op: 'set'; path: string; data: Data; version?: number }
-  | DeleteOp;
+  | DeleteOp
+  | FenceOp;
 
 export class HikariClient {
   private readonly events = new ClientEventEmitter();
@@ -139,6 +174,12 @@ export class HikariClient {
   /** Null when sessions are off. */
   private readonly keeper: SessionKeeper | null;
   private readonly watches: WatchRegistry;
+  private readonly lockHooks: LockDriverHooks;
+  /**
+   * The cluster lock driver (see locks/cluster-driver.ts): `acquire`, `tryAcquire`, `release`, `info`.
+   * Pass it wherever a `LockDriver` is expected.
+   */
+  readonly locks: ClusterLockDriver;
   /** Each connection's handshake result, for the payloads of `connected` and `reconnected`. */
   private readonly hellos = new WeakMap<Connection, HelloResult>();
   /** Without sessions: a connection was up before (the next one is a `reconnected`). */
@@ -182,6 +223,14 @@ export class HikariClient {
           };
     this.dispatcher = new Dispatcher(options, this.connector, gate);
     this.watches = new WatchRegistry(this.dispatcher, options.backoff);
+    const { driver, hooks } = ClusterLockDriver.open({
+      call: (op, args, callOptions) => this.call(op, args, callOptions),
+      sessions: this.keeper !== null,
+      sessionId: () => this.keeper?.info?.id ?? '',
+      timeoutMs: options.timeoutMs,
+    });
+    this.locks = driver;
+    this.lockHooks = hooks;
   }
 
   /**
@@ -242,11 +291,16 @@ export class HikariClient {
    * Creates a node (persistent by default) and returns its actual path (with the counter, for a
    * sequential mode) and stat. Throws NODE_EXISTS, NO_NODE (no parent), NO_CHILDREN_FOR_EPHEMERALS,
    * INVALID_PATH, INVALID_ARGUMENT, TOO_LARGE (data over the node's limit, checked before sending),
-   * plus the errors every call may throw (see `sync`).
+   * FENCE_MISMATCH (with `fence`: the token is no longer a current grant), plus the errors every call
+   * may throw (see `sync`).
    */
   async create(path: string, data: Data = '', options: CreateOptions = {}): Promise<CreateResult> {
-    const { mode = 'persistent', ttlMs, ...call } = options;
-    return this.call('create', { path, data: toBytes(data, 'data'), mode, ttlMs }, call);
+    const { mode = 'persistent', ttlMs, fence, ...call } = options;
+    const args = { path, data: toBytes(data, 'data'), mode, ttlMs };
+    if (fence === undefined) return this.call('create', args, call);
+    const result = await this.fenced(fence, { op: 'create', ...args }, call);
+    if (result.op !== 'create') throw fencedResultError('create', result.op);
+    return { path: result.path, stat: result.stat };
   }
 
   /**
@@ -260,22 +314,33 @@ export class HikariClient {
   }
 
   /**
-   * Replaces the node's data, if it is at `version` when given (compare-and-set). Throws NO_NODE,
-   * BAD_VERSION, INVALID_PATH, TOO_LARGE, plus the errors every call may throw (see `sync`).
+   * Replaces the node's data, if it is at `version` when given (compare-and-set), and, with `fence`,
+   * only while the fence's token is a current grant of its lock. Throws NO_NODE, BAD_VERSION,
+   * INVALID_PATH, TOO_LARGE, FENCE_MISMATCH, plus the errors every call may throw (see `sync`).
    */
   async set(path: string, data: Data, options: VersionOptions = {}): Promise<SetResult> {
-    const { version, ...call } = options;
-    return this.call('set', { path, data: toBytes(data, 'data'), version }, call);
+    const { version, fence, ...call } = options;
+    const args = { path, data: toBytes(data, 'data'), version };
+    if (fence === undefined) return this.call('set', args, call);
+    const result = await this.fenced(fence, { op: 'set', ...args }, call);
+    if (result.op !== 'set') throw fencedResultError('set', result.op);
+    return { stat: result.stat };
   }
 
   /**
-   * Deletes the node, if it is at `version` when given. Throws NO_NODE, BAD_VERSION, NOT_EMPTY,
-   * INVALID_PATH (the root cannot be deleted), plus the errors every call may throw (see `sync`).
+   * Deletes the node, if it is at `version` when given (and, with `fence`, while the fence's token is
+   * current). Throws NO_NODE, BAD_VERSION, NOT_EMPTY, INVALID_PATH (the root cannot be deleted),
+   * FENCE_MISMATCH, plus the errors every call may throw (see `sync`).
    * A delete retried after its first attempt applied is answered with that first outcome, not NO_NODE.
    */
   async delete(path: string, options: VersionOptions = {}): Promise<void> {
-    const { version, ...call } = options;
-    await this.call('delete', { path, version }, call);
+    const { version, fence, ...call } = options;
+    if (fence === undefined) {
+      await this.call('delete', { path, version }, call);
+      return;
+    }
+    const result = await this.fenced(fence, { op: 'delete', path, version }, call);
+    if (result.op !== 'delete') throw fencedResultError('delete', result.op);
   }
 
   /**
@@ -316,7 +381,7 @@ export class HikariClient {
   /**
    * Applies `ops` atomically, in order: all of them or none. Results come one per op. When one
    * fails, nothing is applied and its error is thrown with `details.opIndex` (NO_NODE, NODE_EXISTS,
-   * BAD_VERSION, NOT_EMPTY, ...). Throws INVALID_ARGUMENT / INVALID_PATH / TOO_LARGE (over
+   * BAD_VERSION, NOT_EMPTY, FENCE_MISMATCH for a `fence` op whose token is not current, ...). Throws INVALID_ARGUMENT / INVALID_PATH / TOO_LARGE (over
    * MULTI_OPS_MAX ops, or data over the limit) before sending, plus the errors every call may throw
    * (see `sync`).
    */
@@ -343,6 +408,46 @@ export class HikariClient {
   }
 
   /**
+   * A lock object for `name` (see locks/lock.ts): `acquire`, `tryAcquire`, `release`, and the current
+   * `token`. One object holds at most one grant at a time; several objects (or clients) may share a
+   * name. Throws INVALID_ARGUMENT when `name` is not a lock name (1 to 256 bytes, no control character).
+   */
+  lock(name: string): DistributedLock {
+    const problem = typeof name === 'string' ? lockNameProblem(name) : 'is not a string';
+    if (problem !== null) throw HikariError.invalidArgument('name', `must be a lock name, but it ${problem}`);
+    return new DistributedLock(this.locks, name);
+  }
+
+  /**
+   * Runs `fn` holding the lock `name` (acquired with `options`), and releases it when `fn` returns or
+   * throws. If the release fails after `fn` succeeded (the session expired meanwhile, so someone else
+   * may have held the lock), that error is thrown: `fn`'s work may not have been exclusive.
+   */
+  withLock<T>(name: string, fn: (grant: ClusterLockGrant) => Promise<T> | T, options: AcquireOptions = {}): Promise<T> {
+    return withLock(this.locks, name, (grant) => fn(grant as ClusterLockGrant), options);
+  }
+
+  /** The lock's holders and waiters (see ClusterLockDriver.info); linearizable unless `stale`. */
+  lockInfo(name: string, options: LockInfoOptions = {}): Promise<LockInfoResult> {
+    return this.locks.info(name, options);
+  }
+
+  /**
+   * Leader election `name` (see locks/election.ts): candidates queue for the lock `election:<name>`.
+   * Throws INVALID_ARGUMENT when that is not a lock name.
+   */
+  election(name: string): Election {
+    return new Election(
+      {
+        locks: this.locks,
+        watchLock: (lockName, signal) => this.watch(lockName, { kind: 'lock', signal }),
+        session: () => this.session,
+      },
+      name,
+    );
+  }
+
+  /**
    * Waits until the connected node has applied everything committed when the sync arrived; stale
    * reads on the same connection then see at least that (a reconnect in between loses this).
    *
@@ -365,6 +470,8 @@ export class HikariClient {
     if (this.closing === null) {
       const reason = closedError();
       this.dispatcher.close(reason);
+      const session = this.keeper?.info;
+      if (session != null) this.lockHooks.sessionEnded(session.id, 'closed'); // its grants go with it
       this.firstConnection?.reject(reason);
       this.watches.close();
       const waitMs = Math.min(this.options.timeoutMs, SESSION_CLOSE_WAIT_MS_MAX);
@@ -376,6 +483,13 @@ export class HikariClient {
 
   private call<O extends OpName>(op: O, args: OpArgs<O>, options: CallOptions): Promise<OpResult<O>> {
     return this.dispatcher.submit(op, args, options);
+  }
+
+  /** `op` as a multi after the fence; its own result. Throws INVALID_ARGUMENT for a malformed fence. */
+  private async fenced(fence: Fence, op: MultiOp, options: CallOptions): Promise<MultiOpResult> {
+    const { results } = await this.call('multi', { ops: [fenceOp(fence), op] }, options);
+    if (results.length !== 2) throw HikariError.badFrame(`malformed multi result: ${results.length} results for 2 ops`, { op: 'multi' });
+    return results[1]!;
   }
 
   /** Resolves on the first connection; see `connect` for the rejections. */
@@ -409,6 +523,7 @@ export class HikariClient {
         this.events.emit('reconnected', this.connectedEvent(connection, sessionId)),
       suspended: (sessionId, error) => this.events.emit('suspended', { sessionId, error }),
       expired: (sessionId) => {
+        this.lockHooks.sessionEnded(sessionId, 'expired'); // before anything is sent on the next session
         this.dispatcher.failSessionCalls(
           new HikariError(
             ErrorCode.SESSION_EXPIRED,
@@ -463,6 +578,21 @@ export class HikariClient {
 
 function closedError(): HikariError {
   return new HikariError(ErrorCode.CANCELLED, { reason: 'the client was closed' }, { message: 'the client was closed' });
+}
+
+function fenceOp(fence: Fence): FenceOp {
+  if (typeof fence !== 'object' || fence === null) throw HikariError.invalidArgument('fence', 'must be { lock, token } or a lock grant');
+  const lock = 'lock' in fence ? fence.lock : fence.name;
+  const problem = typeof lock === 'string' ? lockNameProblem(lock) : 'is not a string';
+  if (problem !== null) throw HikariError.invalidArgument('fence.lock', `must be a lock name, but it ${problem}`);
+  if (!Number.isSafeInteger(fence.token) || fence.token < 1) {
+    throw HikariError.invalidArgument('fence.token', 'must be a fencing token (a positive integer)');
+  }
+  return { op: 'fence', lock, token: fence.token };
+}
+
+function fencedResultError(expected: string, got: string): HikariError {
+  return HikariError.badFrame(`malformed multi result: a ${got} result for a ${expected}`, { op: 'multi' });
 }
 
 function toBytes(data: Data, field: string): Buffer {

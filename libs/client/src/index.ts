@@ -10,6 +10,9 @@
  * const watch = client.watch('/app/config');
  * watch.on('event', (change) => console.log(change.type, change.index));
  * watch.close();
+ * await client.withLock('jobs', async (grant) => {
+ *   await client.set('/app/jobs', 'mine', { fence: grant }); // refused if another holder came since
+ * });
  * await client.close();
  * ```
  *
@@ -21,6 +24,8 @@ export {
   type ChildrenOptions,
   type CreateOptions,
   type Data,
+  type Fence,
+  type FenceOptions,
   type ListChildrenOptions,
   type MultiOpInput,
   type NodeData,
@@ -51,6 +56,21 @@ export {
   type WatchResync,
 } from './watch';
 export { WATCHES_MAX } from './watch-registry';
+export { DistributedLock, withLock, assertFence } from './locks/lock';
+export type { AcquireOptions, LockDriver, LockGrant, LockMode } from './locks/types';
+export { RedisLockDriver, type RedisLockDriverOptions } from './locks/redis-driver';
+export { ClusterLockDriver, LOCK_WAIT_CHUNK_MS, type ClusterLockGrant, type LockInfoOptions } from './locks/cluster-driver';
+export {
+  Election,
+  ELECTION_LOCK_PREFIX,
+  type CampaignOptions,
+  type ElectedEvent,
+  type ElectionEventName,
+  type ElectionEvents,
+  type LeaderInfo,
+  type LostEvent,
+  type ObserveOptions,
+} from './locks/election';
 export {
   BACKOFF_INITIAL_MS_DEFAULT,
   BACKOFF_MAX_MS_DEFAULT,
@@ -91,6 +111,16 @@ export {
   type SyncResult,
   type ChangeType,
   type WatchKind,
+  type FenceOp,
+  type LockHolderInfo,
+  type LockInfoResult,
+  type LockWaiterInfo,
+  LOCK_HOLDERS_MAX,
+  LOCK_MODES,
+  LOCK_NAME_BYTES_MAX,
+  LOCK_PERMITS_MAX,
+  LOCK_VALUE_BYTES_MAX,
+  LOCK_WAITERS_MAX,
   SESSION_TIMEOUT_MS_MAX,
   SESSION_TIMEOUT_MS_MIN,
   WATCH_KINDS,

@@ -176,7 +176,8 @@ export function cancel(
   if (w) {
     r.waiters = r.waiters.filter((x) => x !== w);
     // The head may have been blocking compatible waiters behind it.
-    return { change: settled(r, promote(r, index, nextToken), [w], false), was: 'waiting' };
+    const granted = promote(r, index, nextToken);
+    return { change: settled(r, granted, [w], granted.length > 0), was: 'waiting' };
   }
   const h = r.holders.find((x) => x.ticket === ticket && x.session === session);
   if (h) {

@@ -249,8 +249,11 @@ describe('read-write locks, semaphores, reentrancy, cancel', () => {
     ok(await apply(acquire('A', 'RW', { mode: 'shared' })));
     const w = ok(await apply(acquire('B', 'RW')));
     const r = ok(await apply(acquire('C', 'RW', { mode: 'shared' })));
+    const before = changes.length;
     ok(await apply(cancel('B', 'RW', w.ticket as number)));
     expect(tickets.map((t) => [t.ticket, t.token === null])).toEqual([[w.ticket, true], [r.ticket, false]]);
+    // The holders changed (the reader behind got in): lock watches hear of it.
+    expect(changes.slice(before)).toEqual([{ index, path: 'RW', type: 'changed', scope: 'lock' }]);
   });
 });
 

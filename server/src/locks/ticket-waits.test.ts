@@ -68,6 +68,19 @@ describe('TicketWaits', () => {
     expect((await settled(p)) as { error: HikariError }).toMatchObject({ error: { code: ErrorCode.LOCK_NOT_HELD } });
   });
 
+  it('a newer wait of the same connection for the same ticket replaces the older one', async () => {
+    const { locks, waits } = fixture();
+    locks.set('L', waiting(7));
+    const conn = {};
+    const first = waits.wait(conn, 'S', 'L', 7);
+    await settled(first);
+    const second = waits.wait(conn, 'S', 'L', 7);
+    expect((await settled(first)) as { error: HikariError }).toMatchObject({ error: { code: ErrorCode.TIMEOUT } });
+    expect(waits.size).toBe(1);
+    waits.onTickets([{ name: 'L', ticket: 7, token: 3 }]);
+    expect(await settled(second)).toEqual({ value: 3 });
+  });
+
   it('a closed connection ends its waits; a snapshot makes every wait look again', async () => {
     const { locks, waits } = fixture();
     locks.set('L', waiting(7));

@@ -40,6 +40,11 @@ export class TicketWaits {
   wait(owner: TicketWaitOwner, session: string, name: string, ticket: number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       const w: Wait = { owner, session, resolve, reject };
+      // A client re-sends its wait now and then (and after reconnecting): the newer wait of the
+      // same connection replaces the older one, whose answer nobody reads any more.
+      for (const old of [...(this.waits.get(name)?.get(ticket) ?? [])]) {
+        if (old.owner === owner) this.end(name, ticket, old, new HikariError(ErrorCode.TIMEOUT, { reason: 'replaced by a newer lock.wait for the same ticket' }));
+      }
       const byTicket = this.waits.get(name) ?? new Map<number, Set<Wait>>();
       this.waits.set(name, byTicket);
       const set = byTicket.get(ticket) ?? new Set<Wait>();
