@@ -20,7 +20,8 @@
  */
 import Redis from 'ioredis';
 import { HikariClient, LockDriver, RedisLockDriver } from '@hikarikeeper/client';
-import { formatCpu, PhaseResult, runClosedLoop } from '../lib/closed-loop';
+import { formatCpu, PhaseResult, RAFT_LOOP_COLUMNS, runClosedLoop } from '../lib/closed-loop';
+import { RaftMeter } from '../lib/raft-meter';
 import { BenchCluster, withCluster } from '../lib/cluster';
 import { CpuMeter, OTHER_LABEL, SELF_LABEL } from '../lib/cpu';
 import { LatencyRecorder, LatencySummary } from '../lib/latency';
@@ -77,6 +78,7 @@ export interface LockRunOptions {
   warmupSeconds: number;
   ctx: WorkloadContext;
   cpu?: CpuMeter;
+  raft?: RaftMeter;
 }
 
 /** Runs every scenario with one driver per worker. */
@@ -95,7 +97,7 @@ export async function runLockScenarios(system: LockSystem, drivers: readonly Loc
     };
     const phase = await runClosedLoop({
       phase: `${system} ${scenario.name}`, workers: o.workers, warmupSeconds: o.warmupSeconds, seconds: o.seconds, op,
-      progress: o.ctx.progress, cpu: o.cpu, label: 'locks',
+      progress: o.ctx.progress, cpu: o.cpu, raft: o.raft, label: 'locks',
     });
     phases.push({ ...phase, system, scenario: scenario.name, keys: scenario.keys, acquire: acquire.summary() });
   }
@@ -107,7 +109,9 @@ async function runHikari(ctx: WorkloadContext, cluster: BenchCluster, ledger: Lo
   const clients = await Promise.all(Array.from({ length: options.clients }, () => HikariClient.connect({ endpoints: cluster.endpoints, clusterId: cluster.clusterId })));
   try {
     const cpu = new CpuMeter(() => cluster.pids());
-    const phases = await runLockScenarios('hikarikeeper', clients.map((c) => c.locks), { workers: options.clients, seconds: options.seconds, warmupSeconds: options.warmupSeconds, ctx, cpu }, ledger);
+    const leader = await cluster.leader();
+    const raft = new RaftMeter(() => cluster.processes.node(leader).admin);
+    const phases = await runLockScenarios('hikarikeeper', clients.map((c) => c.locks), { workers: options.clients, seconds: options.seconds, warmupSeconds: options.warmupSeconds, ctx, cpu, raft }, ledger);
     return { phases, leader: await cluster.leader() };
   } finally {
     await Promise.allSettled(clients.map((c) => c.close()));
@@ -162,7 +166,7 @@ async function runWorkload(ctx: WorkloadContext, cluster: BenchCluster): Promise
   const errorNotes = [...hikari.phases, ...redis].filter((p) => p.errors > 0).map((p) => `${p.system} ${p.scenario}: errors by code ${JSON.stringify(p.errorCodes)}`);
   const violations = [...ledger.violations.map((v) => `hikarikeeper: ${v}`), ...redisLedger.violations.map((v) => `redis: ${v}`)];
   return {
-    tables: [makeTable(COLUMNS, rows), cpuTable],
+    tables: [makeTable(COLUMNS, rows), cpuTable, makeTable(RAFT_LOOP_COLUMNS, hikari.phases, `HikariKeeper: the leader's Raft loop (n${hikari.leader}, from its /metrics):`)],
     records: rows.map(({ ratio: _ratio, acquire, latency, ...rest }) => ({
       ...rest, ...latency, acquireP50Ms: acquire.p50Ms, acquireP99Ms: acquire.p99Ms, acquireP999Ms: acquire.p999Ms, leader: rest.system === 'hikarikeeper' ? hikari.leader : undefined,
     })),

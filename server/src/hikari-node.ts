@@ -82,6 +82,9 @@ export class HikariNode {
     });
     sessions.onExpired((id) => bindings.expired(id));
     new Gauge({ name: 'hikari_sessions', help: 'Live sessions (as applied on this node)', registers: [registry], collect() { this.set(sessions.table.size); } });
+    new Gauge({ name: 'hikari_state_cache_bytes', help: 'Bytes of state records cached in memory', registers: [registry], collect() { this.set(sm.cacheStats.bytes); } });
+    new Gauge({ name: 'hikari_state_cache_hits', help: 'State record reads answered from memory (since start)', registers: [registry], collect() { this.set(sm.cacheStats.hits); } });
+    new Gauge({ name: 'hikari_state_cache_misses', help: 'State record reads that went to RocksDB (since start)', registers: [registry], collect() { this.set(sm.cacheStats.misses); } });
     new Gauge({ name: 'hikari_lock_waits', help: 'lock.wait requests held by this node', registers: [registry], collect() { this.set(tickets.size); } });
     new Gauge({ name: 'hikari_watches', help: 'Watches served by this node', registers: [registry], collect() { this.set(watches.watchCount); } });
     const dispatcher = new Dispatcher(runtime, sm, clock, config.clusterId, requestLimits({ dataBytesMax: config.dataBytesMax }), sessions, watches, bindings, tickets);

@@ -27,6 +27,7 @@ async function applyBatch(cmds: Command[]): Promise<Outcome[]> {
   const batch = new WriteBatch();
   const result = await sm.applyBatch(entries, batch);
   await store.write(batch, { sync: false });
+  sm.batchWritten(result);
   tickets.push(...result.tickets);
   changes.push(...result.changes);
   return entries.map((e) => result.outcomes.get(e.index)!);

@@ -88,14 +88,17 @@ export class Overlay {
     for (const [k, v] of child.writes) this.writes.set(k, v);
   }
 
-  /** Adds every write to `batch`, in key order (deterministic batches). */
-  flush(batch: BatchWriter): void {
+  /** Adds every write to `batch`, in key order (deterministic batches); returns them (latin1 key, value or null). */
+  flush(batch: BatchWriter): Array<[string, Buffer | null]> {
     const keys = [...this.writes.keys()].sort();
+    const out: Array<[string, Buffer | null]> = [];
     for (const k of keys) {
-      const v = this.writes.get(k);
-      if (v === null || v === undefined) batch.del(Buffer.from(k, 'latin1'));
+      const v = this.writes.get(k) ?? null;
+      if (v === null) batch.del(Buffer.from(k, 'latin1'));
       else batch.put(Buffer.from(k, 'latin1'), v);
+      out.push([k, v]);
     }
+    return out;
   }
 
   get writeCount(): number {

@@ -27,8 +27,10 @@ function memoryHarness(): Harness {
     async apply(cmds) {
       const entries: Entry[] = cmds.map((c) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeCommand(c) }));
       const batch = new MemoryBatch();
-      const { outcomes } = await sm.applyBatch(entries, batch);
+      const result = await sm.applyBatch(entries, batch);
+      const { outcomes } = result;
       store.write(batch);
+      sm.batchWritten(result);
       return entries.map((e) => outcomes.get(e.index)!);
     },
     async dump() {
@@ -48,8 +50,10 @@ async function rocksHarness(): Promise<Harness> {
     async apply(cmds) {
       const entries: Entry[] = cmds.map((c) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeCommand(c) }));
       const batch = new WriteBatch();
-      const { outcomes } = await sm.applyBatch(entries, batch);
+      const result = await sm.applyBatch(entries, batch);
+      const { outcomes } = result;
       await store.write(batch, { sync: false });
+      sm.batchWritten(result);
       return entries.map((e) => outcomes.get(e.index)!);
     },
     async dump() {

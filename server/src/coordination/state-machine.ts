@@ -1,6 +1,6 @@
 import { Entry, EntryType } from '@hikarikeeper/raft';
 import {
-  CHILDREN_PAGE_DEFAULT, ChildrenResult, errorToWire, ExistsResult, GetResult, HikariError, MultiResult, ROOT_PATH,
+  CHILDREN_PAGE_DEFAULT, ChildrenResult, ErrorCode, errorToWire, ExistsResult, GetResult, HikariError, MultiResult, ROOT_PATH,
 } from '@hikarikeeper/protocol';
 import { Command, decodeCommand, Outcome } from './commands';
 import { childKey, childNameOf, childrenRange, dataKey, dedupKey, fenceCounterKey, lockKey, SESSION_RANGE, sessionIdOf, sessionKey, statKey } from './keys';
@@ -12,6 +12,7 @@ import { Overlay } from './overlay';
 import { pack, unpack } from './packer';
 import { decodeRecord, ROOT_RECORD, toStat } from './node-record';
 import type { BatchWriter, StateReader } from './state-store';
+import { StateCache, STATE_CACHE_BYTES_DEFAULT } from './state-cache';
 
 /**
  * Results remembered per client for deduplication: a ring of this many slots, indexed by sequence
@@ -28,6 +29,8 @@ export interface BatchResult {
   readonly sessions: Map<string, SessionRecord | null>;
   /** Queued lock tickets granted or dropped by this batch (for the `lock.wait` requests on them). */
   readonly tickets: TicketEvent[];
+  /** What the batch writes (latin1 key, value or null): the cache learns it once it is in the store. */
+  readonly written: Array<[string, Buffer | null]>;
 }
 
 /**
@@ -37,10 +40,37 @@ export interface BatchResult {
  * restart neither loses nor re-applies anything.
  */
 export class CoordinationStateMachine {
-  constructor(private readonly store: StateReader) {}
+  /** Reads go through a bounded cache of hot records (see state-cache.ts). */
+  private readonly store: StateCache;
+
+  constructor(store: StateReader, cacheBytes: number = STATE_CACHE_BYTES_DEFAULT) {
+    this.store = new StateCache(store, cacheBytes);
+  }
+
+  /** The batch `result` came from is now in the store. */
+  batchWritten(result: BatchResult): void {
+    if (result !== this.unwritten) throw new HikariError(ErrorCode.INTERNAL, { reason: 'batchWritten: not the last applied batch' });
+    this.unwritten = null;
+    this.store.written(result.written);
+  }
+
+  /** The last applied batch until it is written: the next one would read around it (see applyBatch). */
+  private unwritten: BatchResult | null = null;
+
+  /** A snapshot replaced the whole state. */
+  stateReplaced(): void {
+    this.store.clear();
+  }
+
+  /** Cache figures for metrics. */
+  get cacheStats(): { entries: number; bytes: number; hits: number; misses: number } {
+    return { entries: this.store.size, bytes: this.store.sizeBytes, hits: this.store.hits, misses: this.store.misses };
+  }
 
   /** Applies committed entries (in order) into `batch`; returns each command's outcome. */
   async applyBatch(entries: readonly Entry[], batch: BatchWriter): Promise<BatchResult> {
+    // Each batch reads the state the previous one left: that one must be in the store (and the cache) first.
+    if (this.unwritten !== null) throw new HikariError(ErrorCode.INTERNAL, { reason: 'applyBatch: the previous batch was not written (call batchWritten)' });
     const overlay = new Overlay(this.store);
     const commands: Array<{ entry: Entry; cmd: Command | null }> = [];
     const prefetch: Buffer[] = [];
@@ -69,8 +99,9 @@ export class CoordinationStateMachine {
     for (const { entry, cmd } of commands) {
       outcomes.set(entry.index, await this.applyCommand(overlay, entry, cmd, changes, sessions, tickets));
     }
-    overlay.flush(batch);
-    return { outcomes, writes: overlay.writeCount, changes, sessions, tickets };
+    const written = overlay.flush(batch);
+    this.unwritten = { outcomes, writes: overlay.writeCount, changes, sessions, tickets, written };
+    return this.unwritten;
   }
 
   private async applyCommand(

@@ -408,7 +408,8 @@ export class RaftRuntime {
     const confEntries: Entry[] = [];
     for (const e of rd.committedEntries) (e.type === EntryType.ConfChange ? confEntries : normal).push(e);
     const applyStarted = process.hrtime.bigint();
-    const { outcomes, changes, sessions, tickets } = await this.sm.applyBatch(normal, batch);
+    const applyResult = await this.sm.applyBatch(normal, batch);
+    const { outcomes, changes, sessions, tickets } = applyResult;
     let confChanged: ConfState | null = null;
     for (const e of confEntries) confChanged = this.applyConfEntry(e, batch);
     let applied = this.applied;
@@ -456,6 +457,8 @@ export class RaftRuntime {
     this.persisting = new Promise<void>((r) => (written = r));
     try {
       await storage.persist(batch, { sync: rd.mustSync });
+      if (rd.snapshot) this.sm.stateReplaced();
+      this.sm.batchWritten(applyResult);
     } finally {
       this.persisting = null;
       written();

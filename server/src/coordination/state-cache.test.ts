@@ -1,0 +1,93 @@
+import { MemoryBatch, MemoryStateStore } from './state-store';
+import { StateCache } from './state-cache';
+import { lockKey, sessionKey, statKey, childKey } from './keys';
+
+/** A store whose reads can be held back, to interleave a read with a write. */
+class SlowStore extends MemoryStateStore {
+  gate: Promise<void> | null = null;
+  reads = 0;
+  override async getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>> {
+    this.reads++;
+    const values = await super.getMany(keys);
+    if (this.gate) await this.gate;
+    return values;
+  }
+}
+
+function write(store: MemoryStateStore, cache: StateCache, ops: Array<[Buffer, Buffer | null]>): void {
+  const batch = new MemoryBatch();
+  for (const [k, v] of ops) (v === null ? batch.del(k) : batch.put(k, v));
+  store.write(batch);
+  cache.written(ops.map(([k, v]) => [k.toString('latin1'), v] as const));
+}
+
+describe('StateCache', () => {
+  it('serves hot records from memory, including known absences, and follows written batches', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store);
+    const k = lockKey('L');
+    expect(await cache.getMany([k])).toEqual([undefined]);
+    expect(await cache.getMany([k])).toEqual([undefined]);
+    expect(store.reads).toBe(1); // the absence was remembered
+    write(store, cache, [[k, Buffer.from('v1')]]);
+    expect((await cache.getMany([k]))[0]!.toString()).toBe('v1');
+    write(store, cache, [[k, null]]);
+    expect(await cache.getMany([k])).toEqual([undefined]);
+    expect(store.reads).toBe(1);
+  });
+
+  it('does not cache range-scanned prefixes (the children index)', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store);
+    const k = childKey('/a', 'b');
+    write(store, cache, [[k, Buffer.alloc(0)]]);
+    await cache.getMany([k]);
+    await cache.getMany([k]);
+    expect(store.reads).toBe(2);
+  });
+
+  it('a read that spans a written batch does not put its older answer in the cache', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store);
+    const k = statKey('/x');
+    write(store, cache, [[sessionKey('s'), Buffer.from('unrelated')]]);
+    let open!: () => void;
+    store.gate = new Promise((r) => (open = r));
+    const reading = cache.getMany([k]); // reads "absent" now, answers later
+    await new Promise((r) => setImmediate(r));
+    store.gate = null;
+    // Meanwhile a batch creates /x and is written; the cache hears of it first ...
+    const created = Buffer.from('created');
+    const batch = new MemoryBatch();
+    batch.put(k, created);
+    store.write(batch);
+    // ... but evict it (a tiny budget would), to see that the late read does not fill the hole.
+    open();
+    cache.written([]);
+    expect(await reading).toEqual([undefined]); // the read's own answer predates the batch
+    expect((await cache.getMany([k]))[0]!.toString()).toBe('created');
+  });
+
+  it('stays within its byte budget, least recently used out first', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store, 2_000);
+    for (let i = 0; i < 100; i++) write(store, cache, [[statKey(`/n${i}`), Buffer.alloc(100)]]);
+    expect(cache.sizeBytes).toBeLessThanOrEqual(2_000);
+    expect(cache.size).toBeGreaterThan(5);
+    const readsBefore = store.reads;
+    await cache.getMany([statKey('/n99')]);
+    expect(store.reads).toBe(readsBefore); // recent: cached
+    await cache.getMany([statKey('/n0')]);
+    expect(store.reads).toBe(readsBefore + 1); // old: evicted, read from the store
+  });
+
+  it('clear() forgets everything (a snapshot replaced the state)', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store);
+    write(store, cache, [[lockKey('L'), Buffer.from('v')]]);
+    cache.clear();
+    expect(cache.size).toBe(0);
+    await cache.getMany([lockKey('L')]);
+    expect(store.reads).toBe(1);
+  });
+});
