@@ -27,6 +27,7 @@
  * `signal` aborts). A ticket the server drops (lock.wait answers LOCK_NOT_HELD) means the same:
  * SESSION_EXPIRED. Locks need a session: a client made with `session: false` gets SESSION_EXPIRED.
  */
+import { setMaxListeners } from 'node:events';
 import { ErrorCode, HikariError, LockInfoResult, LockMode, lockNameProblem, OpArgs, OpResult } from '@hikarikeeper/protocol';
 import type { CallOptions } from '../dispatcher';
 import { TIMER_MS_MAX } from '../options';
@@ -119,7 +120,7 @@ class Grant implements ClusterLockGrant {
 
 export class ClusterLockDriver implements LockDriver {
   readonly kind = 'cluster' as const;
-  private epoch: Epoch = { controller: new AbortController() };
+  private epoch: Epoch = { controller: sharedController() };
   /** Grants handed out and not released, to mark them lost when their session ends. */
   private readonly held = new Set<Grant>();
 
@@ -293,7 +294,7 @@ export class ClusterLockDriver implements LockDriver {
 
   private sessionEnded(sessionId: string, how: 'expired' | 'closed'): void {
     const ended = this.epoch;
-    this.epoch = { controller: new AbortController() };
+    this.epoch = { controller: sharedController() };
     const reason =
       how === 'expired'
         ? new HikariError(ErrorCode.SESSION_EXPIRED, { sessionId }, { message: `session ${sessionId} expired: its locks are released` })
@@ -447,4 +448,14 @@ function ticketDropped(name: string, ticket: number, sessionId: string, cause: H
     { name, ticket, sessionId },
     { message: `ticket ${ticket} of lock ${name} was dropped by the server: the session that queued it has ended`, cause },
   );
+}
+
+/**
+ * A controller whose signal every acquire under way listens to (the session's end): one listener per
+ * acquire, removed when it settles, so the default limit of 10 listeners is no sign of a leak here.
+ */
+function sharedController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
