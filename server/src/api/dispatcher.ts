@@ -124,7 +124,7 @@ export class Dispatcher {
         const session = this.boundSession(conn);
         // The ticket is the acquire's log index: once this node has applied it, its state knows the
         // ticket (queued, granted, or gone), and every later fate reaches it in log order.
-        if (this.runtime.applied < req.args.ticket) await this.runtime.readBarrier();
+        await this.runtime.appliedAtLeast(req.args.ticket);
         return { token: await this.tickets.wait(conn, session, req.args.name, req.args.ticket) };
       }
       case 'lock.info': {

@@ -211,7 +211,6 @@ export class RaftRuntime {
     });
   }
 
-  /** Resolves with a linearizable read point once this node has applied up to it. */
   /**
    * Resolves once the state written by the Ready in progress (if any) is readable: a stale read
    * after a write's answer then sees that write (writers are answered before the Ready's write).
@@ -220,6 +219,26 @@ export class RaftRuntime {
     if (this.persisting) await this.persisting;
   }
 
+  /**
+   * Resolves once this node has applied (and written) entry `index`: at once if it has, after the
+   * Ready in progress if the entry is known committed here, else after a linearizable read point
+   * (an index from elsewhere, this node behind). An index beyond the read point resolves too: the
+   * caller finds its state at the read point and decides.
+   */
+  async appliedAtLeast(index: number): Promise<void> {
+    if (this.applied >= index) return;
+    this.checkUsable();
+    if (index <= this.raw.status().commit) {
+      await new Promise<number>((resolve, reject) => {
+        this.readsReady.push({ index, waiters: [this.waiter(resolve, reject, 'read')] });
+        this.serveReads();
+      });
+      return;
+    }
+    await this.readBarrier();
+  }
+
+  /** Resolves with a linearizable read point once this node has applied up to it. */
   readBarrier(): Promise<number> {
     this.checkUsable();
     return new Promise<number>((resolve, reject) => {
