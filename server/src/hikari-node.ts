@@ -14,6 +14,7 @@ import { TcpTransport } from './transport/tcp-transport';
 import { ClientServer } from './api/client-server';
 import { Dispatcher } from './api/dispatcher';
 import { AdminServer } from './admin/admin-server';
+import { servicesApiFor } from './admin/services-api';
 import { SessionManager } from './sessions/session-manager';
 import { SessionBindingTable } from './sessions/session-bindings';
 import { TicketWaits } from './locks/ticket-waits';
@@ -102,7 +103,7 @@ export class HikariNode {
     void connections;
     let admin: AdminServer | null = null;
     const info = () => ({ clusterId: config.clusterId, clientAddress: config.clientAddress, adminAddress: config.adminAddress, peerAddress: config.peerAddress });
-    admin = new AdminServer(runtime, registry, log, info);
+    admin = new AdminServer(runtime, registry, log, info, servicesApiFor(runtime, sm, watches));
     runtime.onFatal = (e) => {
       log.error({ err: e.message }, 'fatal: exiting so that the node restarts from disk');
       process.exitCode = 70;

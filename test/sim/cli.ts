@@ -29,7 +29,7 @@ function parseArgs(argv: string[]): { seeds: number; start: number; seed?: numbe
 
 function summarize(r: SimResult): string {
   const s = r.stats;
-  return `seed ${r.seed}: ${s.ticks} ticks (heal ${s.healTicks}), ${s.operations} ops (${s.gaveUp} gave up), ${s.committed} committed, ${s.leaders} leaders, ${s.crashes} crashes, ${s.partitions} partitions, ${s.confChanges} conf changes, ${s.snapshotsInstalled} snapshots, ${s.messages} msgs (${s.dropped} dropped)`;
+  return `seed ${r.seed}: ${s.ticks} ticks (heal ${s.healTicks}), ${s.operations} ops (${s.gaveUp} gave up), ${s.committed} committed, ${s.leaders} leaders, ${s.crashes} crashes, ${s.partitions} partitions, ${s.confChanges} conf changes, ${s.snapshotsInstalled} snapshots, ${s.messages} msgs (${s.dropped} dropped), ${s.lockOps} lock ops (${s.lockGrants} grants, ${s.lockClientChecks} told to clients)`;
 }
 
 function main(): void {
@@ -52,10 +52,16 @@ function main(): void {
   const failed: SimResult[] = [];
   let ops = 0;
   let committed = 0;
+  let lockOps = 0;
+  let lockGrants = 0;
+  let lockClientChecks = 0;
   for (let seed = args.start; seed < args.start + args.seeds; seed++) {
     const r = runSimulation({ ...base, seed });
     ops += r.stats.operations;
     committed += r.stats.committed;
+    lockOps += r.stats.lockOps;
+    lockGrants += r.stats.lockGrants;
+    lockClientChecks += r.stats.lockClientChecks;
     if (r.violations.length > 0) {
       failed.push(r);
       console.log(`seed ${seed} FAILED:\n  ${r.violations.join('\n  ')}\n  replay: npm run sim -- --seed ${seed}`);
@@ -65,7 +71,7 @@ function main(): void {
   }
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const failing = failed.length > 0 ? ` (failing seeds: ${failed.map((r) => r.seed).join(', ')})` : '';
-  console.log(`seeds ${args.start}..${args.start + args.seeds - 1} in ${secs} s, ${ops} client operations checked, ${committed} entries committed${failing}: ${args.seeds} seeds, ${failed.length} violations`);
+  console.log(`seeds ${args.start}..${args.start + args.seeds - 1} in ${secs} s, ${ops} client operations checked, ${lockOps} lock operations checked (${lockGrants} grants, ${lockClientChecks} grants/releases told to clients), ${committed} entries committed${failing}: ${args.seeds} seeds, ${failed.length} violations`);
   process.exit(failed.length > 0 ? 1 : 0);
 }
 

@@ -3,8 +3,8 @@ import {
   ProposalOutcome, ProposalTracker, RaftError, RawNode, Ready, Role, SeededRandom, SnapshotAssembler,
 } from '@hikarikeeper/raft';
 import type { SnapshotChunk } from '@hikarikeeper/raft';
-import { decodeCommand, encodeCommand, KvCommand, KvResult, KvStateMachine, SessionCmd } from './kv-state-machine';
-import { isExpiredAt } from '@hikarikeeper/server';
+import { decodeCommand, encodeCommand, KvCommand, KvResult, KvStateMachine, LockBugs, LockCmd, SessionCmd } from './kv-state-machine';
+import { isExpiredAt, TicketEvent } from '@hikarikeeper/server';
 
 /** What a node answers a client. `leader` is a hint for NOT_LEADER. */
 export type NodeReply =
@@ -26,6 +26,8 @@ export interface NodeHooks {
   reply(to: (r: NodeReply) => void, r: NodeReply): void;
   onSoftState(node: SimNode, role: Role, leader: NodeId, term: number): void;
   onApply(node: SimNode, entry: Entry): void;
+  /** After an entry is applied: `lockOp` tells a lock command (acquire, release, cancel). */
+  onApplied(node: SimNode, index: number, lockOp: boolean): void;
   onSnapshotInstalled(node: SimNode, index: number): void;
   onSessionExpired(node: SimNode, id: string, t: number): void;
   trace(line: string): void;
@@ -41,11 +43,14 @@ export interface SimNodeOptions {
   maxMsgBytes: number;
   /** Test-only bug in the state machine: expiries applied without re-checking the deadline. */
   unsafeExpireWithoutRecheck?: boolean;
+  /** Test-only bugs of the lock commands (kv-state-machine.ts) and of lock waits. */
+  unsafeLocks?: LockBugs;
   /** Test-only broken behaviour injected into the core (proves the simulator catches bugs). */
   unsafeFaults?: { voteTwice?: boolean; commitOldTerm?: boolean; skipLogCheckOnVote?: boolean };
 }
 
 type PendingRead = { key: string; reply: (r: NodeReply) => void; index: number };
+type TicketWait = { name: string; ticket: number; session: string; reply: (r: NodeReply) => void };
 
 /**
  * One simulated server: a RawNode over durable in-memory storage, driving the replicated register.
@@ -76,7 +81,7 @@ export class SimNode {
     const empty: ConfState = { voters: [], learners: [] };
     this.storage = new MemoryStorage(empty);
     if (founders) this.storage.bootstrap(founders);
-    this.sm = new KvStateMachine(empty, opts.unsafeExpireWithoutRecheck === true);
+    this.sm = new KvStateMachine(empty, opts.unsafeExpireWithoutRecheck === true, opts.unsafeLocks ?? {});
   }
 
   get alive(): boolean {
@@ -109,6 +114,8 @@ export class SimNode {
     this.proposals = new ProposalTracker();
     this.reads.clear();
     this.readyReads = [];
+    this.ticketWaits.clear();
+    this.unappliedWaits = [];
     this.assembler = new SnapshotAssembler(64 << 20, 4096);
     this.crashAt = null;
     this.hooks.trace(`n${this.id} crash`);
@@ -116,7 +123,7 @@ export class SimNode {
 
   // ------------------------------------------------------------------ client requests
 
-  write(cmd: KvCommand, reply: (r: NodeReply) => void): void {
+  write(cmd: KvCommand | LockCmd, reply: (r: NodeReply) => void): void {
     const raw = this.raw;
     if (!raw) return; // a dead node does not answer
     if (!raw.isLeader()) {
@@ -130,6 +137,78 @@ export class SimNode {
       const code = e instanceof RaftError ? e.code : 'INTERNAL';
       this.hooks.reply(reply, { ok: false, code, leader: e instanceof RaftError ? e.leader : 0 });
     }
+  }
+
+  // ------------------------------------------------------------------ lock waits (any node)
+
+  /** Waits registered on queued tickets, by `name#ticket`: answered when this node applies their fate. */
+  private readonly ticketWaits = new Map<string, TicketWait[]>();
+  /** Waits on tickets this node has not applied yet. */
+  private unappliedWaits: TicketWait[] = [];
+
+  /**
+   * The server's `lock.wait`: answers with the token once `ticket` is granted to `session`, or with
+   * LOCK_NOT_HELD once it left the queue without a grant. Served by any node: a ticket's fate goes
+   * through the log. Until this node has applied the acquire (index `ticket`) the wait is held back
+   * (the server does a read barrier first: the same effect). Then, as the server's TicketWaits, it is
+   * registered first and the applied state read next, so no grant falls in between.
+   */
+  lockWait(name: string, ticket: number, session: string, reply: (r: NodeReply) => void): void {
+    if (!this.raw) return; // a dead node does not answer
+    const w: TicketWait = { name, ticket, session, reply };
+    if (this.sm.applied < ticket) this.unappliedWaits.push(w);
+    else this.registerWait(w);
+  }
+
+  private registerWait(w: TicketWait): void {
+    const key = `${w.name}#${w.ticket}`;
+    const list = this.ticketWaits.get(key);
+    if (list) list.push(w);
+    else this.ticketWaits.set(key, [w]);
+    this.checkWait(w);
+  }
+
+  /** Answers `w` if the applied state already decides it (granted, or no longer queued). */
+  private checkWait(w: TicketWait): void {
+    const record = this.sm.locks.get(w.name);
+    const holder = record?.holders.find((h) => h.ticket === w.ticket);
+    if (holder) {
+      this.endWait(w, holder.session === w.session ? holder.token : null);
+      return;
+    }
+    const waiter = record?.waiters.find((x) => x.ticket === w.ticket);
+    if (!waiter || waiter.session !== w.session) this.endWait(w, null);
+    else if (this.opts.unsafeLocks?.earlyWaitAnswer) this.endWait(w, this.sm.fence + 1); // the bug: a guess
+  }
+
+  private endWait(w: TicketWait, token: number | null): void {
+    const key = `${w.name}#${w.ticket}`;
+    const list = this.ticketWaits.get(key);
+    const i = list ? list.indexOf(w) : -1;
+    if (i < 0) return; // already answered
+    list!.splice(i, 1);
+    if (list!.length === 0) this.ticketWaits.delete(key);
+    this.hooks.reply(w.reply, { ok: true, result: token === null ? { ok: false, code: 'LOCK_NOT_HELD' } : { ok: true, token } });
+  }
+
+  /** The fates decided by an applied entry. */
+  private onTickets(events: readonly TicketEvent[]): void {
+    for (const ev of events) {
+      const list = this.ticketWaits.get(`${ev.name}#${ev.ticket}`);
+      if (!list) continue;
+      for (const w of [...list]) this.endWait(w, ev.token);
+    }
+  }
+
+  /** After applying (or installing a snapshot): waits whose ticket is now applied are registered. */
+  private registerAppliedWaits(): void {
+    if (this.unappliedWaits.length === 0) return;
+    const later: TicketWait[] = [];
+    for (const w of this.unappliedWaits) {
+      if (w.ticket <= this.sm.applied) this.registerWait(w);
+      else later.push(w);
+    }
+    this.unappliedWaits = later;
   }
 
   // ------------------------------------------------------------------ sessions (leader duties)
@@ -277,6 +356,9 @@ export class SimNode {
       this.sm.applied = rd.snapshot.metadata.index;
       this.lastAppliedSeen = this.sm.applied;
       this.proposals.snapshotInstalled(rd.snapshot.metadata.index, (reply) => this.hooks.reply(reply, { ok: false, code: 'UNKNOWN' }));
+      // The fates in between are unknown: look at every registered wait again (the server's recheckAll).
+      for (const list of [...this.ticketWaits.values()]) for (const w of [...list]) this.checkWait(w);
+      this.registerAppliedWaits();
       this.hooks.onSnapshotInstalled(this, rd.snapshot.metadata.index);
       this.hooks.trace(`n${this.id} installed snapshot at ${rd.snapshot.metadata.index}`);
     }
@@ -294,6 +376,7 @@ export class SimNode {
     }
     // 3. apply
     for (const e of rd.committedEntries) this.applyEntry(raw, e);
+    this.registerAppliedWaits();
     for (const rs of rd.readStates) {
       const read = this.reads.get(rs.context);
       if (!read) continue;
@@ -313,6 +396,7 @@ export class SimNode {
     }
     this.hooks.onApply(this, e);
     let result: KvResult | undefined;
+    let lockOp = false;
     if (e.type === EntryType.ConfChange) {
       const cc = decodeConfChange(e.data);
       const cs = raw.applyConfChange(cc);
@@ -322,17 +406,20 @@ export class SimNode {
     } else if (e.data.length > 0) {
       const cmd = decodeCommand(e.data);
       if (cmd.op.startsWith('session-')) {
-        result = this.sm.applySession(cmd as SessionCmd);
+        result = this.sm.applySession(cmd as SessionCmd, e.index);
         if (cmd.op === 'session-expire') {
           for (const id of result.expired ?? []) this.hooks.onSessionExpired(this, id, result.t ?? 0);
           for (const id of (cmd as { readonly ids: readonly string[] }).ids) this.expiring.delete(id);
         }
       } else {
-        result = this.sm.apply(cmd as KvCommand);
+        result = this.sm.apply(cmd as KvCommand | LockCmd, e.index);
+        lockOp = cmd.op.startsWith('lock-');
       }
     }
     this.sm.applied = e.index;
     this.lastAppliedSeen = e.index;
+    this.hooks.onApplied(this, e.index, lockOp);
+    if (this.sm.hasTicketEvents) this.onTickets(this.sm.takeTicketEvents());
     this.proposals.applied(e, (reply, outcome) => {
       if (outcome === ProposalOutcome.Committed) this.hooks.reply(reply, { ok: true, result });
       else this.hooks.reply(reply, { ok: false, code: outcome === ProposalOutcome.Lost ? 'LOST' : 'UNKNOWN' });

@@ -3,9 +3,11 @@ import { checkOperations, HistoryRecorder, RegisterInput, RegisterOutput, regist
 import { CALM, SimNetwork } from './sim-network';
 import { CrashPoint, NodeHooks, NodeReply, SimNode, SimNodeOptions } from './sim-node';
 import { SafetyChecker } from './safety';
+import { LockChecker } from './lock-checks';
 import { SimClient } from './sim-client';
 import { SimSessionClient } from './sim-session-client';
-import type { KvCommand } from './kv-state-machine';
+import { SimLockClient } from './sim-lock-client';
+import type { KvCommand, LockBugs, LockCmd } from './kv-state-machine';
 
 /** Simulated steps per Raft tick: about ten network round trips fit in one tick. */
 export const TICK_STEPS = 10;
@@ -28,8 +30,11 @@ export interface SimOptions {
   noMembership?: boolean;
   /** Clients holding sessions (default 3). */
   sessionClients?: number;
+  /** Session clients that also take locks with their session (default 3: all of them). */
+  lockClients?: number;
   unsafeFaults?: SimNodeOptions['unsafeFaults'];
   unsafeExpireWithoutRecheck?: boolean;
+  unsafeLocks?: LockBugs;
 }
 
 export interface SimStats {
@@ -46,6 +51,10 @@ export interface SimStats {
   leaders: number;
   committed: number;
   checkerSteps: number;
+  /** Lock commands in the applied history, grants made, and grants/releases told to clients (all checked). */
+  lockOps: number;
+  lockGrants: number;
+  lockClientChecks: number;
 }
 
 export interface SimResult {
@@ -57,9 +66,10 @@ export interface SimResult {
 
 /**
  * One deterministic run: a 3- or 5-node cluster of real Raft cores on a simulated network, a client
- * workload on a replicated register, faults for `faultTicks` (loss, duplication, reordering,
- * symmetric and asymmetric partitions, crashes at any point of the Ready loop, restarts, membership
- * changes, leadership transfers), then a healed phase that must converge within `healTicksMax`.
+ * workload on a replicated register, sessions and lock queues, faults for `faultTicks` (loss,
+ * duplication, reordering, symmetric and asymmetric partitions, crashes at any point of the Ready
+ * loop, restarts, membership changes, leadership transfers), then a healed phase that must converge
+ * within `healTicksMax`.
  * Everything random comes from `seed`: the same seed replays the same run exactly.
  */
 export function runSimulation(opts: SimOptions): SimResult {
@@ -71,6 +81,7 @@ class Simulation {
   private readonly net: SimNetwork;
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly safety: SafetyChecker;
+  private readonly lockChecks: LockChecker;
   private readonly history = new HistoryRecorder<RegisterInput, RegisterOutput>();
   private readonly clients: SimClient[] = [];
   private readonly callbacks = new Map<number, Array<() => void>>();
@@ -82,17 +93,19 @@ class Simulation {
   private nextId: NodeId;
   private retireAt = new Map<NodeId, number>();
   private readonly sessionClients: SimSessionClient[] = [];
+  private readonly lockClients: SimLockClient[] = [];
   /** First application of each session's expiry: the leader clock it was decided at. */
   private readonly sessionExpiredAt = new Map<string, number>();
   private stats: SimStats = {
     ticks: 0, healTicks: 0, operations: 0, gaveUp: 0, messages: 0, dropped: 0, crashes: 0, partitions: 0,
-    confChanges: 0, snapshotsInstalled: 0, leaders: 0, committed: 0, checkerSteps: 0,
+    confChanges: 0, snapshotsInstalled: 0, leaders: 0, committed: 0, checkerSteps: 0, lockOps: 0, lockGrants: 0, lockClientChecks: 0,
   };
 
   constructor(private readonly opts: SimOptions) {
     this.rng = new SeededRandom(opts.seed);
     this.net = new SimNetwork(this.rng.fork());
     this.safety = new SafetyChecker(() => this.now);
+    this.lockChecks = new LockChecker(() => this.now);
     this.keys = Array.from({ length: opts.keys ?? 3 }, (_, i) => `k${i}`);
     this.nodeOpts = {
       electionTicks: 10,
@@ -102,6 +115,7 @@ class Simulation {
       maxMsgBytes: 64 + this.rng.nextInt(4096),
       unsafeFaults: opts.unsafeFaults,
       unsafeExpireWithoutRecheck: opts.unsafeExpireWithoutRecheck,
+      unsafeLocks: opts.unsafeLocks,
     };
     this.hooks = {
       send: (m) => this.net.send(m, this.now),
@@ -114,9 +128,11 @@ class Simulation {
         }
       },
       onApply: (node, e) => this.safety.onApply(node, e),
+      onApplied: (node, index, lockOp) => this.lockChecks.onApplied(node.id, index, lockOp, node.sm),
       onSnapshotInstalled: (node, index) => {
         this.stats.snapshotsInstalled++;
         this.safety.onSnapshotInstalled(node, index);
+        this.lockChecks.onRestored(node.id, index, node.sm);
       },
       onSessionExpired: (_node, id, t) => {
         if (!this.sessionExpiredAt.has(id)) {
@@ -153,6 +169,24 @@ class Simulation {
       const ttl = (20 + this.rng.nextInt(41)) * TICK_STEPS;
       const dieAt = this.rng.chance(0.5) ? this.rng.nextInt(faultSteps) : Infinity;
       this.sessionClients.push(new SimSessionClient(c, ttl, dieAt, this.rng.fork(), sessionEnv));
+    }
+    const lockEnv = {
+      now: () => this.now,
+      lock: (to: NodeId, cmd: LockCmd, reply: (r: NodeReply) => void) => this.later(1 + this.rng.nextInt(3), () => this.nodes.get(to)?.write(cmd, reply)),
+      wait: (to: NodeId, name: string, ticket: number, session: string, reply: (r: NodeReply) => void) =>
+        this.later(1 + this.rng.nextInt(3), () => this.nodes.get(to)?.lockWait(name, ticket, session, reply)),
+      nodeIds: () => [...this.nodes.values()].filter((n) => !n.retired).map((n) => n.id),
+      granted: (session: string, name: string, ticket: number, token: number) => {
+        this.log(`${session} is told: ${name} granted (ticket ${ticket}, token ${token})`);
+        this.lockChecks.onClientGrant(session, name, ticket, token);
+      },
+      released: (session: string, name: string, token: number) => this.lockChecks.onClientRelease(session, name, token),
+      trace: (line: string) => this.log(line),
+    };
+    for (const [i, session] of this.sessionClients.slice(0, opts.lockClients ?? 3).entries()) {
+      // A session client's locks go with its session: when it dies, it dies holding, waiting, or not.
+      // Client numbers from 100: apart from the register clients' (and the barrier's 0) in the dedup table.
+      this.lockClients.push(new SimLockClient(101 + i, session, this.rng.fork(), lockEnv));
     }
   }
 
@@ -192,10 +226,12 @@ class Simulation {
         this.stats.healTicks = tick + 1 - faultTicks;
         break;
       }
-      if (this.safety.violations.length > 0) break;
+      if (this.safety.violations.length > 0 || this.lockChecks.violations.length > 0) break;
     }
     const violations = [...this.safety.violations];
     violations.push(...this.checkSessions());
+    violations.push(...this.lockChecks.violations);
+    if (converged) violations.push(...this.lockChecks.checkEnd(this.leader()!.sm));
     if (violations.length === 0 && !converged) violations.push(`liveness: no convergence within ${healTicksMax} ticks of healing: ${this.describe()}`);
     for (const c of this.clients) c.abandon();
     if (violations.length === 0) {
@@ -215,6 +251,9 @@ class Simulation {
     this.stats.messages = this.net.sent;
     this.stats.dropped = this.net.dropped;
     this.stats.committed = this.safety.maxCommitted;
+    this.stats.lockOps = this.lockChecks.operations;
+    this.stats.lockGrants = this.lockChecks.granted;
+    this.stats.lockClientChecks = this.lockChecks.clientChecks;
     if (violations.length > 0) this.log(`VIOLATIONS:\n  ${violations.join('\n  ')}`);
     return { seed: this.opts.seed, violations, trace: this.trace, stats: this.stats };
   }
@@ -233,6 +272,7 @@ class Simulation {
     }
     for (const c of this.clients) c.step(faulty && this.rng.chance(0.05));
     for (const c of this.sessionClients) c.step();
+    for (const c of this.lockClients) c.step(faulty);
     if (this.now % TICK_STEPS === 0) for (const n of this.nodes.values()) n.sessionDuties(this.now);
     for (const n of this.nodes.values()) {
       if (n.alive && !n.processReadies()) this.stats.crashes++;
@@ -455,6 +495,7 @@ class Simulation {
     });
     const busy = this.clients.filter((c) => c.busy).length;
     const sessions = this.sessionClients.map((c) => `${c.id}:${c.state}`).join(' ');
-    return `${parts.join(' ')}; ${busy} clients busy; barrier ${this.barrier ? (this.barrier.done ? 'done' : 'pending') : 'none'}; sessions ${sessions}`;
+    const locks = this.lockClients.map((c) => `${c.session.id}:${c.state}`).join(' ');
+    return `${parts.join(' ')}; ${busy} clients busy; barrier ${this.barrier ? (this.barrier.done ? 'done' : 'pending') : 'none'}; sessions ${sessions}; lock clients ${locks}`;
   }
 }

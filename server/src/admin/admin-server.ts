@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { RaftRuntime } from '../runtime/raft-runtime';
 import { encodeMemberContext, parseHostPort } from '../runtime/members';
 import type { Logger } from '../logger';
+import { ServicesApi } from './services-api';
 
 /** Request bodies the admin port reads (membership changes are tiny). */
 const ADMIN_BODY_BYTES_MAX = 64 * 1024;
@@ -13,7 +14,8 @@ const ADMIN_BODY_BYTES_MAX = 64 * 1024;
  * The admin HTTP port: `GET /health` (the process is alive), `GET /ready` (a leader is known and this
  * node has applied everything it knows committed), `GET /status` (JSON), `GET /metrics`
  * (Prometheus), `POST /members` (add a node as a learner, or promote it once caught up) and
- * `DELETE /members/<id>`.
+ * `DELETE /members/<id>`; with a ServicesApi, the discovery read API under `/v1/services` (see
+ * services-api.ts).
  */
 export class AdminServer {
   private server: Server | null = null;
@@ -23,6 +25,7 @@ export class AdminServer {
     private readonly registry: Registry,
     private readonly log: Logger,
     private readonly info: () => Record<string, unknown>,
+    private readonly services: ServicesApi | null = null,
   ) {}
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
@@ -41,6 +44,7 @@ export class AdminServer {
   }
 
   async close(): Promise<void> {
+    this.services?.close(); // blocking queries answer now rather than hold the close
     const s = this.server;
     this.server = null;
     if (s) await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections?.(); });
@@ -74,6 +78,7 @@ export class AdminServer {
       return this.reply(res, ready ? 200 : 503, { ready, leader: st.leader, commitIndex: st.commit, appliedIndex: this.runtime.applied });
     }
     if (req.method === 'GET' && path === '/status') return this.reply(res, 200, this.status());
+    if (this.services !== null && ServicesApi.handles(path)) return this.services.handle(req, res, url);
     if (req.method === 'GET' && path === '/metrics') {
       res.writeHead(200, { 'content-type': this.registry.contentType });
       res.end(await this.registry.metrics());

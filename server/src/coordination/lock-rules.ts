@@ -187,13 +187,16 @@ export function cancel(
   return { change: settled(r, [], [], false), was: 'gone' };
 }
 
-/** The session ended: its grants are released and its tickets leave the queue. */
-export function dropSession(current: LockRecord, session: string, index: number, nextToken: NextToken): LockChange {
+/**
+ * Sessions ended (all those one entry ends, together): their grants are released and their tickets
+ * leave the queue, and only then is the queue moved — so no ending session is granted anything.
+ */
+export function dropSessions(current: LockRecord, sessions: ReadonlySet<string>, index: number, nextToken: NextToken): LockChange {
   const r = copy(current);
-  const dropped = r.waiters.filter((w) => w.session === session);
+  const dropped = r.waiters.filter((w) => sessions.has(w.session));
   const before = r.holders.length;
-  r.holders = r.holders.filter((h) => h.session !== session);
-  r.waiters = r.waiters.filter((w) => w.session !== session);
+  r.holders = r.holders.filter((h) => !sessions.has(h.session));
+  r.waiters = r.waiters.filter((w) => !sessions.has(w.session));
   const granted = promote(r, index, nextToken);
   return settled(r, granted, dropped, before !== r.holders.length || granted.length > 0);
 }

@@ -171,6 +171,17 @@ describe('sessions own their locks', () => {
     expect((await lockKeys()).some((k) => k.startsWith('1b' + Buffer.from('A').toString('hex')))).toBe(false);
   });
 
+  it('sessions ending in one entry are all dropped before any queue moves (no grant to an ending session)', async () => {
+    ok(await apply(acquire('A', 'L')));
+    const b = ok(await apply(acquire('B', 'L')));
+    const c = ok(await apply(acquire('C', 'L')));
+    const expiry = ok(await apply({ k: 'session', op: 'expire', ids: ['A', 'B', 'A'], t: T + 10_000 }));
+    expect(expiry).toEqual({ expired: ['A', 'B', 'C'].slice(0, 2) });
+    // B's ticket is dropped (never granted), C — alive — is granted.
+    expect(tickets).toEqual([{ name: 'L', ticket: b.ticket, token: null }, { name: 'L', ticket: c.ticket, token: expect.any(Number) }]);
+    expect((await sm.lock('L'))!.holders.map((h) => [h.session, h.token])).toEqual([['C', tickets[1].token]]);
+  });
+
   it('closing a session drops its queued tickets (their waits learn they are gone)', async () => {
     ok(await apply(acquire('A', 'L')));
     const b = ok(await apply(acquire('B', 'L')));

@@ -102,18 +102,27 @@ export async function applyLock(o: Overlay, cmd: LockCommand, at: ApplyPoint): P
   }
 }
 
-/** A session ended: every lock it held is released and every ticket it had leaves its queue. */
-export async function dropSessionLocks(o: Overlay, session: string, at: ApplyPoint): Promise<void> {
-  const range = sessionLockRange(session);
-  const entries = await o.scan(range.gte, range.lt);
-  if (entries.length === 0) return;
+/**
+ * Sessions ended in one entry: every lock they held is released and every ticket they had leaves
+ * its queue — for all of them before any queue moves (a session expiring in this entry must not be
+ * granted a lock another one frees). Locks are visited in name order: every replica alike.
+ */
+export async function dropSessionLocks(o: Overlay, sessions: readonly string[], at: ApplyPoint): Promise<void> {
+  const names = new Set<string>();
+  for (const session of sessions) {
+    const range = sessionLockRange(session);
+    for (const [key] of await o.scan(range.gte, range.lt)) {
+      names.add(sessionLockNameOf(session, key));
+      o.del(key);
+    }
+  }
+  if (names.size === 0) return;
+  const ending = new Set(sessions);
   const fence = await FenceCounter.load(o);
-  for (const [key] of entries) {
-    const name = sessionLockNameOf(session, key);
+  for (const name of [...names].sort()) {
     const current = await readLock(o, name);
-    o.del(key);
     if (!current) continue;
-    const change = rules.dropSession(current, session, at.index, fence.next);
+    const change = rules.dropSessions(current, ending, at.index, fence.next);
     commit(o, name, change, change.granted.map((h) => h.session), fence, at);
   }
 }

@@ -67,15 +67,17 @@ export async function requireSession(o: Overlay, id: string | undefined, what = 
   return id;
 }
 
-/** Deletes a session and, in the same entry, every ephemeral node it owns and every lock grant and ticket it has. */
-async function endSession(o: Overlay, id: string, at: ApplyPoint): Promise<void> {
-  await dropSessionLocks(o, id, at);
-  const range = ephemeralRange(id);
-  for (const [key] of await o.scan(range.gte, range.lt)) {
-    await deleteNode(o, ephemeralPathOf(id, key), at);
+/** Deletes sessions and, in the same entry, every ephemeral node they own and every lock grant and ticket they have. */
+async function endSessions(o: Overlay, ids: readonly string[], at: ApplyPoint): Promise<void> {
+  await dropSessionLocks(o, ids, at);
+  for (const id of ids) {
+    const range = ephemeralRange(id);
+    for (const [key] of await o.scan(range.gte, range.lt)) {
+      await deleteNode(o, ephemeralPathOf(id, key), at);
+    }
+    o.del(sessionKey(id));
+    at.sessions.set(id, null);
   }
-  o.del(sessionKey(id));
-  at.sessions.set(id, null);
 }
 
 /** Applies a session command; returns its result (what the waiting request gets). */
@@ -114,15 +116,15 @@ export async function applySession(o: Overlay, cmd: SessionCommand, at: ApplyPoi
       const expired: string[] = [];
       for (const id of cmd.ids) {
         const r = await readSession(o, id);
-        if (!r || !isExpiredAt(r, cmd.t)) continue; // renewed meanwhile: it lives on
-        await endSession(o, id, at);
+        if (!r || !isExpiredAt(r, cmd.t) || expired.includes(id)) continue; // renewed meanwhile: it lives on
         expired.push(id);
       }
+      await endSessions(o, expired, at);
       return { expired };
     }
     case 'close': {
       if (!(await readSession(o, cmd.id))) throw new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: `session ${cmd.id} has expired` });
-      await endSession(o, cmd.id, at);
+      await endSessions(o, [cmd.id], at);
       return {};
     }
   }
