@@ -74,8 +74,9 @@ export class HikariNode {
     runtime.onBatch((b) => {
       sessions.onBatch(b.sessions);
       watches.onBatch(b.changes, b.applied);
-      tickets.onTickets(b.tickets);
+      tickets.onBatchWritten();
     });
+    runtime.onTicketsApplied((events) => tickets.onTicketsApplied(events));
     runtime.onSnapshotInstalled(async (applied) => {
       sessions.reset(await sm.loadSessions());
       watches.reset(applied);

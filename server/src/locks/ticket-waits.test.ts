@@ -68,6 +68,15 @@ describe('TicketWaits', () => {
     expect((await settled(p)) as { error: HikariError }).toMatchObject({ error: { code: ErrorCode.LOCK_NOT_HELD } });
   });
 
+  it('a fate announced before its batch is written answers waits that arrive in between', async () => {
+    const { locks, waits } = fixture();
+    locks.set('L', waiting(7)); // the state still shows the ticket queued ...
+    waits.onTicketsApplied([{ name: 'L', ticket: 7, token: 4 }]); // ... but its grant is applied
+    expect(await settled(waits.wait({}, 'S', 'L', 7))).toEqual({ value: 4 });
+    waits.onBatchWritten(); // from now on the state is the truth
+    expect((await settled(waits.wait({}, 'S', 'L', 7))) as string).toBe('pending');
+  });
+
   it('a newer wait of the same connection for the same ticket replaces the older one', async () => {
     const { locks, waits } = fixture();
     locks.set('L', waiting(7));

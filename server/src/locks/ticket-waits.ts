@@ -27,6 +27,11 @@ function gone(name: string, ticket: number): HikariError {
 export class TicketWaits {
   /** name → ticket → waits (normally one; a client retrying after a reconnect may briefly have two). */
   private readonly waits = new Map<string, Map<number, Set<Wait>>>();
+  /**
+   * Fates announced early (applied, not yet readable in the state): a wait that arrives in between
+   * finds its ticket's fate here, since reading the state would still show it queued.
+   */
+  private recent = new Map<string, number | null>();
 
   constructor(private readonly readLock: (name: string) => Promise<LockRecord | null>) {}
 
@@ -52,6 +57,17 @@ export class TicketWaits {
       set.add(w);
       this.check(name, ticket, w).catch((e: unknown) => this.end(name, ticket, w, e instanceof HikariError ? e : new HikariError(ErrorCode.INTERNAL, { reason: String(e) })));
     });
+  }
+
+  /** Tickets granted or dropped by entries just applied, before their batch is written (answers go out at once). */
+  onTicketsApplied(events: readonly TicketEvent[]): void {
+    for (const ev of events) this.recent.set(`${ev.name}\u0000${ev.ticket}`, ev.token);
+    this.onTickets(events);
+  }
+
+  /** The batch of the early events is written: the state shows them now. */
+  onBatchWritten(): void {
+    if (this.recent.size > 0) this.recent = new Map();
   }
 
   /** Tickets granted or dropped by an applied batch. */
@@ -82,6 +98,11 @@ export class TicketWaits {
   }
 
   private async check(name: string, ticket: number, w: Wait): Promise<void> {
+    const early = this.recent.get(`${name}\u0000${ticket}`);
+    if (early !== undefined) {
+      this.end(name, ticket, w, early ?? gone(name, ticket));
+      return;
+    }
     const record = await this.readLock(name);
     const holder = record?.holders.find((h) => h.ticket === ticket);
     if (holder) {

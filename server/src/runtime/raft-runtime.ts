@@ -100,6 +100,8 @@ export class RaftRuntime {
   conf: ConfState;
   readonly members = new Map<NodeId, MemberAddress>();
   private readonly batchListeners = new Set<(b: AppliedBatch) => void>();
+  /** Told of lock tickets as soon as their entries are applied, before the Ready's write (see onTicketsApplied). */
+  private readonly ticketListeners = new Set<(tickets: readonly TicketEvent[]) => void>();
   /** The write of the Ready in progress (see stateBarrier). */
   private persisting: Promise<void> | null = null;
   private readonly snapshotListeners = new Set<(applied: number) => Promise<void> | void>();
@@ -177,6 +179,16 @@ export class RaftRuntime {
   }
 
   /** Called after every durable batch with what it changed (in apply order). */
+  /**
+   * Queued lock tickets granted or dropped, as soon as their entries are applied — like writers'
+   * answers, before the Ready's write: the entries are committed. (The same tickets come again in
+   * the batch's `onBatch`, once the state that shows them is readable.)
+   */
+  onTicketsApplied(fn: (tickets: readonly TicketEvent[]) => void): () => void {
+    this.ticketListeners.add(fn);
+    return () => this.ticketListeners.delete(fn);
+  }
+
   onBatch(fn: (b: AppliedBatch) => void): () => void {
     this.batchListeners.add(fn);
     return () => this.batchListeners.delete(fn);
@@ -470,6 +482,8 @@ export class RaftRuntime {
         }
       });
     }
+
+    if (tickets.length > 0) for (const fn of this.ticketListeners) fn(tickets);
 
     const writeStarted = process.hrtime.bigint();
     let written!: () => void;
