@@ -12,8 +12,10 @@ export const WARMUP_SECONDS_DEFAULT = 2;
 export const NODES_DEFAULT = 3;
 export const NODES_MAX = 7;
 export const SESSIONS_DEFAULT = 10_000;
-/** One connection per session: a node accepts 16,000 connections (under this machine's 20,000 open files). */
-export const SESSIONS_MAX = 15_000;
+/** With one connection per session a node accepts 16,000 of them (this machine's 20,000 open files): see --sessions-per-connection. */
+export const SESSIONS_ONE_PER_CONNECTION_MAX = 15_000;
+export const SESSIONS_MAX = 200_000;
+export const SESSIONS_PER_CONNECTION_MAX = 1000;
 export const WATCHERS_DEFAULT = 10_000;
 export const WATCHERS_MAX = 100_000;
 
@@ -25,7 +27,8 @@ export const USAGE = `usage: npm run bench -- <workload> [options]
   --out FILE     JSON lines appended here (default bench/results/<workload>.jsonl)
   --cpu-prof DIR run the servers under the V8 CPU profiler; DIR/n<id>.cpuprofile at the end
   --sessions N   sessions workload: concurrent sessions (default ${SESSIONS_DEFAULT})
-  --watchers N   sessions workload: watchers of one node (default ${WATCHERS_DEFAULT})`;
+  --watchers N   sessions workload: watchers of one node (default ${WATCHERS_DEFAULT})
+  --sessions-per-connection K   sessions workload: K detached sessions per connection, renewed by id (default 1)`;
 
 export type ParsedCommand =
   | { kind: 'run'; workload: string; options: BenchOptions }
@@ -48,6 +51,7 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
         'cpu-prof': { type: 'string' },
         sessions: { type: 'string' },
         watchers: { type: 'string' },
+        'sessions-per-connection': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -68,7 +72,11 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
       cpuProfileDir: values['cpu-prof'] ?? null,
       sessions: integer('sessions', values.sessions, SESSIONS_DEFAULT, 1, SESSIONS_MAX),
       watchers: integer('watchers', values.watchers, WATCHERS_DEFAULT, 0, WATCHERS_MAX),
+      sessionsPerConnection: integer('sessions-per-connection', values['sessions-per-connection'], 1, 1, SESSIONS_PER_CONNECTION_MAX),
     };
+    if (options.sessionsPerConnection === 1 && options.sessions > SESSIONS_ONE_PER_CONNECTION_MAX) {
+      throw new Error(`--sessions over ${SESSIONS_ONE_PER_CONNECTION_MAX} needs --sessions-per-connection > 1 (one connection per session: a node accepts 16,000 connections here)`);
+    }
     return { kind: 'run', workload, options };
   } catch (e) {
     return { kind: 'error', message: e instanceof Error ? e.message : String(e) };

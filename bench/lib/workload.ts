@@ -24,6 +24,8 @@ export interface BenchOptions {
   sessions: number;
   /** Watchers of one node (the sessions workload). */
   watchers: number;
+  /** Sessions per connection (the sessions workload): more than 1 uses detached sessions, renewed by id. */
+  sessionsPerConnection: number;
 }
 
 export interface WorkloadContext {

@@ -24,6 +24,36 @@ describe('sessions, ephemeral nodes and watches on a real cluster', () => {
   });
   afterAll(async () => t.destroy());
 
+  test('detached sessions: one connection opens several, renews them by id, closes one; one not renewed expires alone', async () => {
+    const c = await open();
+    const opened = [];
+    for (let i = 0; i < 3; i++) opened.push(result<{ sessionId: string }>(await c.call(10 + i, 'session.open', { timeoutMs: 1500, attach: false })).sessionId);
+    const [kept, closed, dropped] = opened;
+    // Detached: this connection is bound to none of them (a plain keepalive has no session).
+    expect(code(await c.call(20, 'session.keepalive', {}))).toBe(ErrorCode.SESSION_EXPIRED);
+    expect(result(await c.call(21, 'session.keepalive', { sessionIds: opened }))).toEqual({ timeoutMs: 1500, expired: [] });
+    expect(code(await c.call(22, 'session.close', { sessionId: closed }))).toBe('ok');
+    expect(code(await c.call(23, 'session.close', { sessionId: closed }))).toBe(ErrorCode.SESSION_EXPIRED);
+    // An ephemeral node of `dropped`, made through another connection that resumes it.
+    const owner = await open();
+    expect(code(await owner.call(1, 'session.resume', { sessionId: dropped }))).toBe('ok');
+    expect(code(await owner.call(2, 'create', { path: '/detached', data: Buffer.alloc(0), mode: 'ephemeral' }))).toBe('ok');
+    owner.socket.destroy();
+    // Keep only `kept` alive, past `dropped`'s timeout.
+    const until = Date.now() + 3500;
+    let last: { expired: string[] } = { expired: [] };
+    while (Date.now() < until) {
+      last = result(await c.call(++ids, 'session.keepalive', { sessionIds: [kept, closed] }));
+      await sleep(300);
+    }
+    expect(last.expired).toEqual([closed]);
+    expect(result(await c.call(++ids, 'session.keepalive', { sessionIds: [kept, dropped] }))).toEqual({ timeoutMs: 1500, expired: [dropped] });
+    expect(result(await c.call(++ids, 'exists', { path: '/detached' }))).toBeNull();
+    expect(code(await c.call(++ids, 'session.keepalive', { sessionIds: [] }))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(code(await c.call(++ids, 'session.keepalive', { sessionIds: ['not-an-id'] }))).toBe(ErrorCode.INVALID_ARGUMENT);
+    c.socket.destroy();
+  });
+
   test('an ephemeral node lives with its session and goes in the same entry as session.close; watchers see it', async () => {
     const watcher = await open();
     const owner = await open();

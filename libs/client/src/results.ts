@@ -105,7 +105,13 @@ const CHECKS: { readonly [O in OpName]: Check<O> } = {
   },
   'session.open': sessionResult,
   'session.resume': sessionResult,
-  'session.keepalive': (value) => ({ timeoutMs: integer(map(value, 'the result'), 'timeoutMs', 1) }),
+  'session.keepalive': (value) => {
+    const fields = map(value, 'the result');
+    const timeoutMs = integer(fields, 'timeoutMs', 1);
+    if (fields.expired === undefined) return { timeoutMs };
+    if (!Array.isArray(fields.expired) || !fields.expired.every((id) => typeof id === 'string')) throw new MalformedResult('expired must be an array of strings');
+    return { timeoutMs, expired: fields.expired as string[] };
+  },
   'session.close': (value) => (map(value, 'the result'), {}),
   watch: (value) => {
     const fields = map(value, 'the result');

@@ -102,6 +102,9 @@ export const SESSION_TIMEOUT_MS_MAX = 10 * 60 * 1000;
  */
 export const NODE_TTL_MS_MAX = 365 * 24 * 60 * 60 * 1000;
 
+/** Detached sessions renewed by one `session.keepalive`. */
+export const SESSION_IDS_PER_KEEPALIVE_MAX = 1000;
+
 /** Longest lock name, in bytes of UTF-8. */
 export const LOCK_NAME_BYTES_MAX = 256;
 

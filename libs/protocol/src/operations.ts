@@ -13,7 +13,7 @@ import { HelloArgs, HelloResult, PingArgs, PingResult, validateHello, validatePi
 import { MultiArgs, MultiResult, validateMulti } from './ops/multi';
 import {
   SessionCloseArgs, SessionCloseResult, SessionKeepaliveArgs, SessionKeepaliveResult, SessionOpenArgs, SessionOpenResult,
-  SessionResumeArgs, SessionResumeResult, validateNoArgs, validateSessionOpen, validateSessionResume,
+  SessionResumeArgs, SessionResumeResult, validateSessionClose, validateSessionKeepalive, validateSessionOpen, validateSessionResume,
 } from './ops/session';
 import {
   LockAcquireArgs, LockAcquireResult, LockCancelArgs, LockCancelResult, LockInfoArgs, LockInfoResult, LockReleaseArgs,
@@ -98,8 +98,8 @@ export const OPERATIONS: { readonly [O in OpName]: OperationSpec<OpArgs<O>> } = 
   sync: { kind: 'read', validate: validateSync },
   'session.open': { kind: 'session', validate: validateSessionOpen },
   'session.resume': { kind: 'session', validate: validateSessionResume },
-  'session.keepalive': { kind: 'session', validate: validateNoArgs },
-  'session.close': { kind: 'session', validate: validateNoArgs },
+  'session.keepalive': { kind: 'session', validate: validateSessionKeepalive },
+  'session.close': { kind: 'session', validate: validateSessionClose },
   watch: { kind: 'read', validate: validateWatch },
   unwatch: { kind: 'read', validate: validateUnwatch },
   'lock.acquire': { kind: 'write', validate: validateLockAcquire },

@@ -1,5 +1,6 @@
 import { ErrorCode, HikariError } from './errors';
 import { validateRequest } from './operations';
+import { SESSION_IDS_PER_KEEPALIVE_MAX } from './limits';
 
 function code(fn: () => unknown): string {
   try {
@@ -27,9 +28,17 @@ describe('session and watch operations', () => {
     }
   });
 
-  test('keepalive and close take no arguments', () => {
+  test('keepalive and close: the bound session, or detached sessions by id', () => {
     expect(validateRequest('session.keepalive', {}).args).toEqual({});
+    expect(validateRequest('session.close', {}).args).toEqual({});
     expect(code(() => validateRequest('session.close', { now: true }))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(validateRequest('session.open', { attach: false }).args).toEqual({ timeoutMs: undefined, attach: false });
+    expect(validateRequest('session.keepalive', { sessionIds: ['a1', 'b2'] }).args).toEqual({ sessionIds: ['a1', 'b2'] });
+    expect(validateRequest('session.close', { sessionId: 'a1' }).args).toEqual({ sessionId: 'a1' });
+    expect(code(() => validateRequest('session.keepalive', { sessionIds: [] }))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(code(() => validateRequest('session.keepalive', { sessionIds: ['ok', 'no-t ok'] }))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(code(() => validateRequest('session.keepalive', { sessionIds: Array.from({ length: SESSION_IDS_PER_KEEPALIVE_MAX + 1 }, (_, i) => `s${i}`) }))).toBe(ErrorCode.TOO_LARGE);
+    expect(code(() => validateRequest('session.open', { attach: 'no' }))).toBe(ErrorCode.INVALID_ARGUMENT);
   });
 
   test('watch takes a valid path, a known kind and an optional index', () => {

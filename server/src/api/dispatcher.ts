@@ -75,7 +75,7 @@ export class Dispatcher {
       case 'session.open': {
         if (!this.runtime.isLeader()) throw HikariError.notLeader(this.runtime.leaderClientAddress());
         const opened = await this.sessions.open(req.args.timeoutMs);
-        this.bindings.bind(conn, opened.sessionId);
+        if (req.args.attach !== false) this.bindings.bind(conn, opened.sessionId);
         return opened;
       }
       case 'session.resume': {
@@ -88,12 +88,14 @@ export class Dispatcher {
         return { sessionId: req.args.sessionId, timeoutMs: record.timeoutMs };
       }
       case 'session.keepalive':
+        if (req.args.sessionIds !== undefined) return this.keepaliveMany(req.args.sessionIds);
         return this.sessions.keepalive(this.boundSession(conn));
       case 'session.close': {
-        const id = this.boundSession(conn);
+        const id = req.args.sessionId ?? this.boundSession(conn);
         if (!this.runtime.isLeader()) throw HikariError.notLeader(this.runtime.leaderClientAddress());
+        if (!this.sessions.exists(id)) throw sessionExpired(id);
         await this.sessions.close(id);
-        this.bindings.unbind(conn);
+        if (conn.sessionId === id) this.bindings.unbind(conn);
         return {};
       }
       case 'watch':
@@ -157,6 +159,21 @@ export class Dispatcher {
       leader: this.runtime.leaderClientAddress(),
       limits: { frameBytesMax: FRAME_BYTES_MAX, dataBytesMax: this.limits.dataBytesMax, inFlightRequestsMax: IN_FLIGHT_REQUESTS_MAX },
     };
+  }
+
+  /** Renews detached sessions by id; those that no longer exist are listed as expired. */
+  private async keepaliveMany(ids: readonly string[]): Promise<{ timeoutMs: number; expired: string[] }> {
+    if (!this.runtime.isLeader()) throw HikariError.notLeader(this.runtime.leaderClientAddress());
+    const outcomes = await Promise.allSettled(ids.map((id) => this.sessions.keepalive(id)));
+    const expired: string[] = [];
+    let timeoutMs = Number.MAX_SAFE_INTEGER;
+    for (let i = 0; i < ids.length; i++) {
+      const o = outcomes[i];
+      if (o.status === 'fulfilled') timeoutMs = Math.min(timeoutMs, o.value.timeoutMs);
+      else if (HikariError.is(o.reason, ErrorCode.SESSION_EXPIRED)) expired.push(ids[i]);
+      else throw o.reason; // NOT_LEADER, SHUTTING_DOWN...: the whole call is retried
+    }
+    return { timeoutMs: timeoutMs === Number.MAX_SAFE_INTEGER ? this.sessions.clampTimeout(undefined) : timeoutMs, expired };
   }
 
   private boundSession(conn: ConnectionState): string {
