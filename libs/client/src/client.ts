@@ -39,6 +39,9 @@
  * expires they are gone (the server released them), acquires under way fail with SESSION_EXPIRED and
  * grants turn `lost`; `close()` releases them at once. Writes can be fenced by a grant (`fence`): they
  * apply only while its token is current, as one `multi` with a `fence` op.
+ *
+ * Service discovery (see discovery/discovery.ts): `discovery`. Registered instances are ephemeral
+ * nodes of the session: after an expiry they are written again on the next session, by themselves.
  */
 import {
   ChildrenResult,
@@ -78,6 +81,7 @@ import { ClusterLockDriver, ClusterLockGrant, LockDriverHooks, LockInfoOptions }
 import { Election } from './locks/election';
 import { DistributedLock, withLock } from './locks/lock';
 import type { AcquireOptions } from './locks/types';
+import { Discovery } from './discovery/discovery';
 
 /** Longest wait for `session.close` in `close()` (also bounded by the client's `timeoutMs`). */
 export const SESSION_CLOSE_WAIT_MS_MAX = 2_000;
@@ -186,6 +190,7 @@ export class HikariClient {
   private wasConnected = false;
   private clusterId: string | undefined;
   private closing: Promise<void> | null = null;
+  private discoveryFacade: Discovery | null = null;
   private firstConnection: { resolve(): void; reject(error: HikariError): void } | null = null;
 
   private constructor(private readonly options: ResolvedOptions) {
@@ -269,6 +274,18 @@ export class HikariClient {
    */
   get session(): SessionInfo | null {
     return this.keeper?.info ?? null;
+  }
+
+  /**
+   * Service discovery (see discovery/discovery.ts): `register`, `services`, `instances`, `watch`,
+   * `cache`, `picker`, `pick`, `reportFailure`. Made on first use.
+   */
+  get discovery(): Discovery {
+    if (this.discoveryFacade === null) {
+      this.discoveryFacade = new Discovery(this);
+      if (this.closing !== null) this.discoveryFacade.close(); // its calls throw CANCELLED
+    }
+    return this.discoveryFacade;
   }
 
   /** See ClientEvents for the events and their payloads. */
@@ -468,6 +485,7 @@ export class HikariClient {
    */
   close(): Promise<void> {
     if (this.closing === null) {
+      this.discoveryFacade?.close(); // first: registrations stop their upkeep before their calls fail
       const reason = closedError();
       this.dispatcher.close(reason);
       const session = this.keeper?.info;

@@ -13,6 +13,8 @@
  * await client.withLock('jobs', async (grant) => {
  *   await client.set('/app/jobs', 'mine', { fence: grant }); // refused if another holder came since
  * });
+ * await client.discovery.register({ service: 'api', host: '10.0.0.5', port: 8080 }); // gone with the session
+ * const picked = await client.discovery.pick('api'); // a passing instance, or null
  * await client.close();
  * ```
  *
@@ -71,6 +73,77 @@ export {
   type LostEvent,
   type ObserveOptions,
 } from './locks/election';
+export { Discovery, CACHE_WAIT_MS_DEFAULT, SHARED_PICKERS_MAX, type CacheOptions, type DiscoveryPickOptions, type InstancesOptions, type PickerOptions } from './discovery/discovery';
+export {
+  InstanceHandle,
+  REGISTRATION_BACKOFF,
+  type InstanceHandleEventName,
+  type InstanceHandleEvents,
+  type InstanceState,
+  type InstanceUpdate,
+  type RegisteredEvent,
+  type RegisterOptions,
+  type RetryingEvent,
+  type StatusEvent,
+} from './discovery/instance-handle';
+export {
+  PROBE_FAILURES_DEFAULT,
+  PROBE_INTERVAL_MS_DEFAULT,
+  PROBE_INTERVAL_MS_MAX,
+  PROBE_INTERVAL_MS_MIN,
+  PROBE_SUCCESSES_DEFAULT,
+  PROBE_TIMEOUT_MS_DEFAULT,
+  type HealthCheckOptions,
+} from './discovery/health-probe';
+export {
+  formatAddress,
+  instancePath,
+  parseInstance,
+  RECORD_FORMAT,
+  servicePath,
+  SERVICES_ROOT,
+  type InstanceRecord,
+  type ServiceInstance,
+  type ServiceSummary,
+} from './discovery/record';
+export type { RegistryReadOptions } from './discovery/reads';
+export {
+  ServiceWatch,
+  SERVICE_WATCH_DEBOUNCE_MS_DEFAULT,
+  type ServiceRetryingEvent,
+  type ServiceUpdate,
+  type ServiceWatchEventName,
+  type ServiceWatchEvents,
+  type ServiceWatchOptions,
+} from './discovery/service-watch';
+export { ServiceCache, type InstanceQuery, type ServiceCacheEventName, type ServiceCacheEvents, type ServiceCacheOptions } from './discovery/service-cache';
+export {
+  DOWN_FOR_MS_DEFAULT,
+  FAILURES_BEFORE_DOWN_DEFAULT,
+  PICK_STRATEGIES,
+  ServicePicker,
+  type Picked,
+  type PickOptions,
+  type PickStrategy,
+  type ReportFailureOptions,
+  type ServicePickerOptions,
+} from './discovery/picker';
+export {
+  HOST_CHARS_MAX,
+  isServiceStatus,
+  METADATA_BYTES_MAX,
+  SERVICE_NAME_CHARS_MAX,
+  SERVICE_NAME_PATTERN,
+  SERVICE_STATUSES,
+  serviceNameProblem,
+  TAG_CHARS_MAX,
+  TAGS_MAX,
+  WEIGHT_DEFAULT,
+  WEIGHT_MAX,
+  WEIGHT_MIN,
+  type ServiceMetadata,
+  type ServiceStatus,
+} from './discovery/validation';
 export {
   BACKOFF_INITIAL_MS_DEFAULT,
   BACKOFF_MAX_MS_DEFAULT,
