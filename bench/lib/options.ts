@@ -28,7 +28,8 @@ export const USAGE = `usage: npm run bench -- <workload> [options]
   --cpu-prof DIR run the servers under the V8 CPU profiler; DIR/n<id>.cpuprofile at the end
   --sessions N   sessions workload: concurrent sessions (default ${SESSIONS_DEFAULT})
   --watchers N   sessions workload: watchers of one node (default ${WATCHERS_DEFAULT})
-  --sessions-per-connection K   sessions workload: K detached sessions per connection, renewed by id (default 1)`;
+  --sessions-per-connection K   sessions workload: K detached sessions per connection, renewed by id (default 1)
+  --session-timeout MS          sessions workload: session timeout, keepalives every third of it (default 10000)`;
 
 export type ParsedCommand =
   | { kind: 'run'; workload: string; options: BenchOptions }
@@ -52,6 +53,7 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
         sessions: { type: 'string' },
         watchers: { type: 'string' },
         'sessions-per-connection': { type: 'string' },
+        'session-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -73,6 +75,7 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
       sessions: integer('sessions', values.sessions, SESSIONS_DEFAULT, 1, SESSIONS_MAX),
       watchers: integer('watchers', values.watchers, WATCHERS_DEFAULT, 0, WATCHERS_MAX),
       sessionsPerConnection: integer('sessions-per-connection', values['sessions-per-connection'], 1, 1, SESSIONS_PER_CONNECTION_MAX),
+      sessionTimeoutMs: integer('session-timeout', values['session-timeout'], 10_000, 1_000, 600_000),
     };
     if (options.sessionsPerConnection === 1 && options.sessions > SESSIONS_ONE_PER_CONNECTION_MAX) {
       throw new Error(`--sessions over ${SESSIONS_ONE_PER_CONNECTION_MAX} needs --sessions-per-connection > 1 (one connection per session: a node accepts 16,000 connections here)`);

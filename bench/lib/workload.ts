@@ -26,6 +26,8 @@ export interface BenchOptions {
   watchers: number;
   /** Sessions per connection (the sessions workload): more than 1 uses detached sessions, renewed by id. */
   sessionsPerConnection: number;
+  /** Session timeout (the sessions workload): keepalives go every third of it. */
+  sessionTimeoutMs: number;
 }
 
 export interface WorkloadContext {

@@ -15,7 +15,6 @@ import { LatencyRecorder } from '../lib/latency';
 import { formatCount, formatMs, makeTable } from '../lib/report';
 import type { Workload, WorkloadContext, WorkloadResult } from '../lib/workload';
 
-const SESSION_TIMEOUT_MS = 10_000;
 const WATCHES_PER_CONNECTION = 100;
 const OPEN_CONCURRENCY = 200;
 
@@ -67,6 +66,7 @@ async function metric(admin: string, name: string): Promise<number> {
 
 async function run(ctx: WorkloadContext): Promise<WorkloadResult> {
   const { sessions, watchers } = ctx.options;
+  const timeoutMs = ctx.options.sessionTimeoutMs;
   const seconds = ctx.options.seconds;
   return withCluster({ nodes: ctx.options.nodes }, async (cluster) => {
     // Sessions are opened on the leader: wait until the first election has settled (a fresh cluster
@@ -83,6 +83,31 @@ async function run(ctx: WorkloadContext): Promise<WorkloadResult> {
     const heapBefore = await metric(admin, 'nodejs_heap_size_used_bytes');
     const rssBefore = await metric(admin, 'process_resident_memory_bytes');
 
+    // Keepalives start on each connection as soon as its sessions are open (opening 100,000 takes
+    // longer than their timeout); they are measured once every session is open.
+    const keepalive = new LatencyRecorder();
+    let expired = 0;
+    let failed = 0;
+    let renewed = 0;
+    let running = true;
+    let measuring = false;
+    const loops: Array<Promise<void>> = [];
+    const keepAlive = async (c: Conn, ids: readonly string[]): Promise<void> => {
+      await new Promise((r) => setTimeout(r, Math.random() * (timeoutMs / 3)));
+      while (running) {
+        const started = process.hrtime.bigint();
+        const r = await c.call('session.keepalive', ids.length > 1 || ctx.options.sessionsPerConnection > 1 ? { sessionIds: ids } : {});
+        if (measuring) keepalive.recordSince(started);
+        if (r.t !== 2) failed++;
+        else {
+          const gone = (r.r as { expired?: string[] }).expired ?? [];
+          expired += gone.length;
+          if (measuring) renewed += ids.length - gone.length;
+        }
+        await new Promise((res) => setTimeout(res, timeoutMs / 3));
+      }
+    };
+
     // 1. Open the sessions: K per connection (detached when K > 1).
     const perConn = ctx.options.sessionsPerConnection;
     const detached = perConn > 1;
@@ -98,42 +123,26 @@ async function run(ctx: WorkloadContext): Promise<WorkloadResult> {
         await c.call('hello', { protocol: 1 });
         const count = Math.min(perConn, sessions - (at + j) * perConn);
         const ids = await Promise.all(Array.from({ length: count }, async () => {
-          const r = await c.call('session.open', detached ? { timeoutMs: SESSION_TIMEOUT_MS, attach: false } : { timeoutMs: SESSION_TIMEOUT_MS });
-          if (r.t !== 2) throw new Error(`session.open failed: ${JSON.stringify(r)}`);
+          const r = await c.call('session.open', detached ? { timeoutMs: timeoutMs, attach: false } : { timeoutMs: timeoutMs });
+          if (r.t !== 2) {
+            const logs = cluster.processes.nodes.map((n) => `n${n.id}:\n${n.logs.slice(-12).join('\n')}`).join('\n');
+            throw new Error(`session.open failed: ${JSON.stringify(r)}\n${logs}`);
+          }
           opened++;
           return (r.r as { sessionId: string }).sessionId;
         }));
         idsOf.set(c, ids);
         conns.push(c);
+        c.onEvent = (kind) => { if (kind === 'session') expired++; };
+        loops.push(keepAlive(c, ids));
       }));
       ctx.progress.update(`opening sessions: ${formatCount(opened)} / ${formatCount(sessions)}`);
     }
     const openSeconds = (Date.now() - openStarted) / 1000;
 
     // 2. Keep them alive for `seconds`, every timeout/3 with jitter, and measure keepalives.
-    const keepalive = new LatencyRecorder();
-    let expired = 0;
-    let failed = 0;
-    for (const c of conns) c.onEvent = (kind) => { if (kind === 'session') expired++; };
-    let running = true;
-    let renewed = 0;
-    const loops = conns.map(async (c, i) => {
-      await new Promise((r) => setTimeout(r, (i / conns.length) * (SESSION_TIMEOUT_MS / 3)));
-      const ids = idsOf.get(c)!;
-      while (running) {
-        const started = process.hrtime.bigint();
-        const r = await c.call('session.keepalive', detached ? { sessionIds: ids } : {});
-        keepalive.recordSince(started);
-        if (r.t !== 2) failed++;
-        else {
-          const gone = (r.r as { expired?: string[] }).expired ?? [];
-          expired += gone.length;
-          renewed += ids.length - gone.length;
-        }
-        await new Promise((res) => setTimeout(res, SESSION_TIMEOUT_MS / 3));
-      }
-    });
-    const steadyEnd = Date.now() + Math.max(seconds * 1000, SESSION_TIMEOUT_MS / 3 + 1000);
+    measuring = true;
+    const steadyEnd = Date.now() + Math.max(seconds * 1000, timeoutMs / 3 + 1000);
     while (Date.now() < steadyEnd) {
       ctx.progress.update(`${formatCount(sessions)} sessions alive; keepalive calls: ${formatCount(keepalive.count)}, sessions renewed: ${formatCount(detached ? renewed : keepalive.count)}`);
       await new Promise((r) => setTimeout(r, 500));
@@ -182,7 +191,7 @@ async function run(ctx: WorkloadContext): Promise<WorkloadResult> {
     }
     await new Promise((res) => setTimeout(res, 1000));
     running = false;
-    await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, SESSION_TIMEOUT_MS / 3 + 2000))]);
+    await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, timeoutMs / 3 + 2000))]);
     for (const c of [...conns, ...watchConns, writer]) c.socket.destroy();
 
     const ka = keepalive.summary();
@@ -204,7 +213,7 @@ async function run(ctx: WorkloadContext): Promise<WorkloadResult> {
       tables: [makeTable<{ measure: string; value: string }>([{ header: 'measure', align: 'left', value: (r) => r.measure }, { header: 'value', align: 'left', value: (r) => r.value }], rows)],
       records: rows,
       notes: [
-        `${formatCount(sessions)} sessions with a ${SESSION_TIMEOUT_MS / 1000} s timeout, keepalives every ${Math.round(SESSION_TIMEOUT_MS / 3000)} s, on the leader of a ${ctx.options.nodes}-node cluster; the load generator and the servers share this machine's cores.`,
+        `${formatCount(sessions)} sessions with a ${timeoutMs / 1000} s timeout, keepalives every ${Math.round(timeoutMs / 3000)} s, on the leader of a ${ctx.options.nodes}-node cluster; the load generator and the servers share this machine's cores.`,
         detached
           ? `${formatCount(perConn)} detached sessions per connection (session.open with attach: false), all renewed by one session.keepalive { sessionIds } per connection.`
           : 'One connection per session: a node accepts 16,000 client connections (the open-file limit here is 20,000 per process), so such a run is capped at 15,000 sessions (--sessions-per-connection lifts it).',

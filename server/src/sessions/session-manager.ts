@@ -16,6 +16,12 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = { timeoutMsMin: 1000, timeo
 
 /** How often the leader looks for expired sessions and flushes keepalives (ms). */
 const CHECK_INTERVAL_MS = 50;
+/**
+ * The search for sessions past their deadline walks the whole table: not at every check (with
+ * 100,000 sessions that would be most of a core), every this often — expiry comes at most this much
+ * later than the deadline.
+ */
+const EXPIRY_SCAN_INTERVAL_MS = 250;
 /** Most session ids in one renew/extend/expire entry (an entry stays well under 1 MiB). */
 const IDS_PER_COMMAND_MAX = 10_000;
 
@@ -40,6 +46,7 @@ export class SessionManager {
   private extendedInTerm = 0;
   private expiryEnabled = false;
   private timer: { cancel(): void } | null = null;
+  private lastExpiryScan = 0;
   private readonly expiredListeners = new Set<(id: string) => void>();
 
   constructor(
@@ -151,7 +158,10 @@ export class SessionManager {
       void this.extendAll(now, term);
     }
     if (this.pendingKeepalives.size > 0) this.flushKeepalives(now);
-    if (this.expiryEnabled) this.expireDue(now);
+    if (this.expiryEnabled && now - this.lastExpiryScan >= EXPIRY_SCAN_INTERVAL_MS) {
+      this.lastExpiryScan = now;
+      this.expireDue(now);
+    }
   }
 
   /** A new leader gives sessions not extended since their last renewal a fresh deadline, once. */
