@@ -109,13 +109,14 @@ export async function applyLock(o: Overlay, cmd: LockCommand, at: ApplyPoint): P
  */
 export async function dropSessionLocks(o: Overlay, sessions: readonly string[], at: ApplyPoint): Promise<void> {
   const names = new Set<string>();
-  for (const session of sessions) {
-    const range = sessionLockRange(session);
-    for (const [key] of await o.scan(range.gte, range.lt)) {
+  // All scans at once (see endSessions); then the index entries go.
+  const indexed = await Promise.all(sessions.map((s) => o.scan(sessionLockRange(s).gte, sessionLockRange(s).lt)));
+  sessions.forEach((session, i) => {
+    for (const [key] of indexed[i]) {
       names.add(sessionLockNameOf(session, key));
       o.del(key);
     }
-  }
+  });
   if (names.size === 0) return;
   const ending = new Set(sessions);
   const fence = await FenceCounter.load(o);
