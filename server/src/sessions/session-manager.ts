@@ -22,8 +22,13 @@ const CHECK_INTERVAL_MS = 50;
  * later than the deadline.
  */
 const EXPIRY_SCAN_INTERVAL_MS = 250;
-/** Most session ids in one renew/extend/expire entry (an entry stays well under 1 MiB). */
-const IDS_PER_COMMAND_MAX = 10_000;
+/**
+ * Most session ids in one renew/extend/expire entry. Small enough that applying one entry (a read and
+ * a write per session, more for an expiry) never holds a node's loop — and its heartbeats — for long:
+ * with 10,000 a burst of renewals on a loaded 2-core machine delayed heartbeats past the election
+ * timeout.
+ */
+const IDS_PER_COMMAND_MAX = 1_000;
 
 interface KeepaliveWaiter {
   resolve(r: { timeoutMs: number }): void;
