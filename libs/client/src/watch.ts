@@ -15,8 +15,8 @@
  * disconnection, or a node restored from a snapshot): changes were missed. Read the watched nodes
  * again; events after `index` follow (some of them may already show in what you read).
  */
-import { EventEmitter } from 'node:events';
 import { ChangeType, ErrorCode, HikariError, WatchKind } from '@hikarikeeper/protocol';
+import { TypedEmitter } from './typed-emitter';
 
 /** Items buffered for a slow iterator before the watch closes with TOO_LARGE. */
 export const WATCH_BUFFERED_ITEMS_MAX = 10_000;
@@ -93,8 +93,7 @@ class Fifo<T> {
   }
 }
 
-export class Watch implements AsyncIterable<WatchItem> {
-  private readonly emitter = new EventEmitter();
+export class Watch extends TypedEmitter<WatchEvents> implements AsyncIterable<WatchItem> {
   private readonly buffer = new Fifo<WatchItem>();
   private readonly waiters: Waiter[] = [];
   private iterated = false;
@@ -117,6 +116,7 @@ export class Watch implements AsyncIterable<WatchItem> {
     readonly kind: WatchKind,
     private readonly onClose: () => void,
   ) {
+    super();
     this.ready = new Promise<number>((resolve, reject) => (this.settleReady = { resolve, reject }));
     this.ready.catch(() => undefined); // a rejection nobody awaits is not an unhandled one
   }
@@ -155,20 +155,8 @@ export class Watch implements AsyncIterable<WatchItem> {
     return this.last;
   }
 
-  on<E extends WatchEventName>(event: E, listener: (payload: WatchEvents[E]) => void): this {
-    this.emitter.on(event, listener);
-    return this;
-  }
 
-  once<E extends WatchEventName>(event: E, listener: (payload: WatchEvents[E]) => void): this {
-    this.emitter.once(event, listener);
-    return this;
-  }
 
-  off<E extends WatchEventName>(event: E, listener: (payload: WatchEvents[E]) => void): this {
-    this.emitter.off(event, listener);
-    return this;
-  }
 
   /** Stops the watch: the iterator ends (buffered items are dropped), listeners hear no more. Idempotent. */
   close(): void {
@@ -211,7 +199,7 @@ export class Watch implements AsyncIterable<WatchItem> {
     this.last = item.index;
     const waiter = this.waiters.shift();
     if (waiter !== undefined) waiter.resolve({ done: false, value: item });
-    else if (this.iterated || this.emitter.listenerCount('event') === 0) {
+    else if (this.iterated || this.listenerCount('event') === 0) {
       if (this.buffer.length >= WATCH_BUFFERED_ITEMS_MAX) {
         const overflow = HikariError.tooLarge('watch buffer', this.buffer.length + 1, WATCH_BUFFERED_ITEMS_MAX);
         return this.finish(overflow, true);
@@ -238,17 +226,7 @@ export class Watch implements AsyncIterable<WatchItem> {
       }
     }
     if (unregister) this.onClose();
-    if (error !== null && this.emitter.listenerCount('error') > 0) this.emit('error', error);
+    if (error !== null && this.listenerCount('error') > 0) this.emit('error', error);
   }
 
-  /** A listener that throws does not disturb the watch: rethrown on a later tick, as ClientEventEmitter does. */
-  private emit<E extends WatchEventName>(event: E, payload: WatchEvents[E]): void {
-    try {
-      this.emitter.emit(event, payload);
-    } catch (error) {
-      process.nextTick(() => {
-        throw error;
-      });
-    }
-  }
 }

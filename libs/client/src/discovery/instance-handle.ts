@@ -32,7 +32,6 @@
  * Events (`on`): `registered`, `retrying`, `status`. There is no `error` event (an unheard one
  * would crash the process): failures reach callers through `update` and `deregister`, and `retrying`.
  */
-import { EventEmitter } from 'node:events';
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import { backoffDelayMs, Random } from '../endpoints';
 import { HealthCheckOptions, HealthProbe, ProbeResult, resolveProbe } from './health-probe';
@@ -51,6 +50,7 @@ import {
   ServiceStatus,
   WEIGHT_DEFAULT,
 } from './validation';
+import { TypedEmitter } from '../typed-emitter';
 
 /** Backoff between attempts of a failed write: 100 ms doubling to 10 s, with jitter. */
 export const REGISTRATION_BACKOFF = { initialMs: 100, maxMs: 10_000 } as const;
@@ -163,12 +163,11 @@ export function recordFor(options: RegisterOptions, id: string, now: number): In
   };
 }
 
-export class InstanceHandle {
+export class InstanceHandle extends TypedEmitter<InstanceHandleEvents> {
   readonly service: string;
   readonly id: string;
   /** `/services/<service>/<id>`. */
   readonly path: string;
-  private readonly emitter = new EventEmitter();
   private readonly random: Random;
   private current: InstanceRecord;
   private phase: InstanceState = 'registering';
@@ -197,6 +196,7 @@ export class InstanceHandle {
     check: HealthCheckOptions | undefined,
     private readonly hooks: HandleHooks,
   ) {
+    super();
     this.current = record;
     this.service = record.service;
     this.id = record.id;
@@ -239,20 +239,8 @@ export class InstanceHandle {
     return this.probe?.healthy ?? null;
   }
 
-  on<E extends InstanceHandleEventName>(event: E, listener: (payload: InstanceHandleEvents[E]) => void): this {
-    this.emitter.on(event, listener);
-    return this;
-  }
 
-  once<E extends InstanceHandleEventName>(event: E, listener: (payload: InstanceHandleEvents[E]) => void): this {
-    this.emitter.once(event, listener);
-    return this;
-  }
 
-  off<E extends InstanceHandleEventName>(event: E, listener: (payload: InstanceHandleEvents[E]) => void): this {
-    this.emitter.off(event, listener);
-    return this;
-  }
 
   /**
    * Sets the record's status, weight, tags and/or metadata in one write; resolves once it is stored.
@@ -517,16 +505,6 @@ export class InstanceHandle {
     return new HikariError(ErrorCode.CANCELLED, { path: this.path, reason }, { message: `${this.path}: ${reason}` });
   }
 
-  /** A listener that throws does not disturb the handle: rethrown on a later tick, as the client's emitter does. */
-  private emit<E extends InstanceHandleEventName>(event: E, payload: InstanceHandleEvents[E]): void {
-    try {
-      this.emitter.emit(event, payload);
-    } catch (error) {
-      process.nextTick(() => {
-        throw error;
-      });
-    }
-  }
 }
 
 function asHikariError(error: unknown): HikariError {

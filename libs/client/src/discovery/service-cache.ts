@@ -8,13 +8,13 @@
  * `ready` resolves with the first list; it rejects if the first watch fails or the cache is closed
  * before. The cache ends when `close()` is called or the client closes.
  */
-import { EventEmitter } from 'node:events';
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import { backoffDelayMs, Random } from '../endpoints';
 import type { DiscoveryPort } from './port';
 import { InstanceFilter, matchesFilter, ServiceInstance } from './record';
 import { ServiceRetryingEvent, ServiceUpdate, ServiceWatch, ServiceWatchOptions } from './service-watch';
 import { checkStatusFilter, checkTags, ServiceStatus } from './validation';
+import { TypedEmitter } from '../typed-emitter';
 
 /** Backoff before a failed watch is opened again. */
 export const CACHE_REOPEN_BACKOFF = { initialMs: 1_000, maxMs: 30_000 } as const;
@@ -50,11 +50,10 @@ export function queryFilter(query: InstanceQuery | undefined): InstanceFilter {
   };
 }
 
-export class ServiceCache {
+export class ServiceCache extends TypedEmitter<ServiceCacheEvents> {
   readonly service: string;
   /** Resolves once the first list is in. */
   readonly ready: Promise<void>;
-  private readonly emitter = new EventEmitter();
   private watch: ServiceWatch;
   private latest: ServiceUpdate | null = null;
   /** `passing` instances of `latest`, computed once per list (what pickers ask for on every pick). */
@@ -71,6 +70,7 @@ export class ServiceCache {
     private readonly options: ServiceCacheOptions = {},
     private readonly random: Random = Math.random,
   ) {
+    super();
     this.ready = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
     this.ready.catch(() => undefined);
     this.watch = this.open(service);
@@ -102,20 +102,8 @@ export class ServiceCache {
     return (this.latest?.instances ?? []).filter((instance) => matchesFilter(instance, filter));
   }
 
-  on<E extends ServiceCacheEventName>(event: E, listener: (payload: ServiceCacheEvents[E]) => void): this {
-    this.emitter.on(event, listener);
-    return this;
-  }
 
-  once<E extends ServiceCacheEventName>(event: E, listener: (payload: ServiceCacheEvents[E]) => void): this {
-    this.emitter.once(event, listener);
-    return this;
-  }
 
-  off<E extends ServiceCacheEventName>(event: E, listener: (payload: ServiceCacheEvents[E]) => void): this {
-    this.emitter.off(event, listener);
-    return this;
-  }
 
   /** Stops following the service; the last list stays readable. Idempotent. */
   close(): void {
@@ -163,13 +151,4 @@ export class ServiceCache {
     this.emit('close', error);
   }
 
-  private emit<E extends ServiceCacheEventName>(event: E, payload: ServiceCacheEvents[E]): void {
-    try {
-      this.emitter.emit(event, payload);
-    } catch (error) {
-      process.nextTick(() => {
-        throw error;
-      });
-    }
-  }
 }

@@ -22,7 +22,6 @@
  * the latest one. One iterator per ServiceWatch; leaving the loop closes it. Listeners (`on('update')`)
  * hear every published list.
  */
-import { EventEmitter } from 'node:events';
 import { ErrorCode, HikariError, parentOf, baseName } from '@hikarikeeper/protocol';
 import { backoffDelayMs, Random } from '../endpoints';
 import type { Watch } from '../watch';
@@ -30,6 +29,7 @@ import type { DiscoveryPort } from './port';
 import { mapLimit, READ_CONCURRENCY, readInstance, readInstances } from './reads';
 import { byId, servicePath, ServiceInstance } from './record';
 import { checkServiceName } from './validation';
+import { TypedEmitter } from '../typed-emitter';
 
 export const SERVICE_WATCH_DEBOUNCE_MS_DEFAULT = 50;
 export const SERVICE_WATCH_DEBOUNCE_MS_MAX = 60_000;
@@ -79,13 +79,12 @@ interface Waiter {
   reject(error: HikariError): void;
 }
 
-export class ServiceWatch implements AsyncIterable<ServiceUpdate> {
+export class ServiceWatch extends TypedEmitter<ServiceWatchEvents> implements AsyncIterable<ServiceUpdate> {
   readonly service: string;
   /** `/services/<service>`. */
   readonly path: string;
   /** Resolves with the first list; rejects if the stream ends before. */
   readonly ready: Promise<ServiceUpdate>;
-  private readonly emitter = new EventEmitter();
   private readonly watch: Watch;
   private readonly debounceMs: number;
   private readonly stale: boolean;
@@ -115,6 +114,7 @@ export class ServiceWatch implements AsyncIterable<ServiceUpdate> {
     options: ServiceWatchOptions = {},
     random: Random = Math.random,
   ) {
+    super();
     this.service = checkServiceName(service);
     this.path = servicePath(service);
     const { debounceMs = SERVICE_WATCH_DEBOUNCE_MS_DEFAULT, stale = false, signal } = options;
@@ -147,20 +147,8 @@ export class ServiceWatch implements AsyncIterable<ServiceUpdate> {
     return this.latest;
   }
 
-  on<E extends ServiceWatchEventName>(event: E, listener: (payload: ServiceWatchEvents[E]) => void): this {
-    this.emitter.on(event, listener);
-    return this;
-  }
 
-  once<E extends ServiceWatchEventName>(event: E, listener: (payload: ServiceWatchEvents[E]) => void): this {
-    this.emitter.once(event, listener);
-    return this;
-  }
 
-  off<E extends ServiceWatchEventName>(event: E, listener: (payload: ServiceWatchEvents[E]) => void): this {
-    this.emitter.off(event, listener);
-    return this;
-  }
 
   /** Ends the stream: the iterator finishes (a list it has not taken is dropped), listeners hear `close`. Idempotent. */
   close(): void {
@@ -314,18 +302,8 @@ export class ServiceWatch implements AsyncIterable<ServiceUpdate> {
         waiter.resolve({ done: true, value: undefined });
       }
     }
-    if (error !== null && this.emitter.listenerCount('error') > 0) this.emit('error', error);
+    if (error !== null && this.listenerCount('error') > 0) this.emit('error', error);
     this.emit('close', error);
   }
 
-  /** A listener that throws does not disturb the stream: rethrown on a later tick. */
-  private emit<E extends ServiceWatchEventName>(event: E, payload: ServiceWatchEvents[E]): void {
-    try {
-      this.emitter.emit(event, payload);
-    } catch (error) {
-      process.nextTick(() => {
-        throw error;
-      });
-    }
-  }
 }

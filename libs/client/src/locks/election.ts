@@ -23,11 +23,11 @@
  *
  * After `lost` (reason 'expired'), the client is already on a new session: campaign again to stand.
  */
-import { EventEmitter } from 'node:events';
 import { ErrorCode, HikariError, LockInfoResult, lockNameProblem } from '@hikarikeeper/protocol';
 import type { SessionInfo } from '../session-keeper';
 import type { Watch } from '../watch';
 import type { ClusterLockDriver, ClusterLockGrant, LockInfoOptions } from './cluster-driver';
+import { TypedEmitter } from '../typed-emitter';
 
 /** An election `name` uses the lock `election:<name>`. */
 export const ELECTION_LOCK_PREFIX = 'election:';
@@ -94,10 +94,9 @@ export interface ElectionPort {
 
 type State = 'idle' | 'campaigning' | 'leader';
 
-export class Election {
+export class Election extends TypedEmitter<ElectionEvents> {
   /** The lock the candidates queue for: `election:<name>`. */
   readonly lockName: string;
-  private readonly emitter = new EventEmitter();
   private state: State = 'idle';
   private grant: ClusterLockGrant | null = null;
   private withdraw: AbortController | null = null;
@@ -110,6 +109,7 @@ export class Election {
     private readonly port: ElectionPort,
     readonly name: string,
   ) {
+    super();
     if (typeof name !== 'string' || name.length === 0) throw HikariError.invalidArgument('name', 'must be a non-empty string');
     this.lockName = ELECTION_LOCK_PREFIX + name;
     const problem = lockNameProblem(this.lockName);
@@ -126,20 +126,8 @@ export class Election {
     return this.grant?.token ?? null;
   }
 
-  on<E extends ElectionEventName>(event: E, listener: (payload: ElectionEvents[E]) => void): this {
-    this.emitter.on(event, listener);
-    return this;
-  }
 
-  once<E extends ElectionEventName>(event: E, listener: (payload: ElectionEvents[E]) => void): this {
-    this.emitter.once(event, listener);
-    return this;
-  }
 
-  off<E extends ElectionEventName>(event: E, listener: (payload: ElectionEvents[E]) => void): this {
-    this.emitter.off(event, listener);
-    return this;
-  }
 
   /**
    * Stands for election with `value` (shown to everyone by `leader()` and `observe()`); resolves once
@@ -283,16 +271,6 @@ export class Election {
     }
   }
 
-  /** A listener that throws does not disturb the election: rethrown on a later tick, as the client's events are. */
-  private emit<E extends ElectionEventName>(event: E, payload: ElectionEvents[E]): void {
-    try {
-      this.emitter.emit(event, payload);
-    } catch (error) {
-      process.nextTick(() => {
-        throw error;
-      });
-    }
-  }
 }
 
 /** The leader in a `lock.info` result of an election lock: its first (only) holder. */
