@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ProcessCluster, ProcessNode } from '@hikarikeeper/server/dist/tools/process-cluster';
+import { guard } from './exit-guard';
 
 /** Time for the cluster to elect a leader after its processes start. */
 export const LEADER_WAIT_MS = 30_000;
@@ -115,16 +116,21 @@ export async function startCluster(opts: BenchClusterOptions): Promise<BenchClus
           for (const n of processes.nodes) processes.signal(n.id, 'SIGCONT'); // a paused node cannot handle SIGTERM
           await processes.stopAll(STOP_GRACE_MS);
         } finally {
-          live.delete(cluster);
-          if (live.size === 0) uninstallHooks();
+          unguard();
           rmSync(dataDir, { recursive: true, force: true });
         }
       })();
       return stopped;
     },
   };
-  live.add(cluster);
-  installHooks();
+  const unguard = guard({
+    what: 'benchmark cluster',
+    stop: () => cluster.stop(),
+    killNow() {
+      for (const n of processes.nodes) if (processes.isRunning(n.id)) n.process?.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  });
   processes.startAll();
   for (const n of processes.nodes) {
     n.process?.once('exit', (code, signal) => {
@@ -149,46 +155,4 @@ export async function withCluster<T>(opts: BenchClusterOptions, body: (cluster: 
   } finally {
     await cluster.stop();
   }
-}
-
-// ---------------------------------------------------------------- interruption
-
-const live = new Set<BenchCluster>();
-let hooksInstalled = false;
-
-function onSignal(signal: NodeJS.Signals): void {
-  const code = 128 + (signal === 'SIGINT' ? 2 : 15);
-  process.stderr.write(`\n${signal}: stopping ${live.size} benchmark cluster(s) ...\n`);
-  const all = [...live].map((c) => c.stop());
-  void Promise.allSettled(all).then(() => process.exit(code));
-}
-
-/** Last resort: the process is exiting with clusters still up (an uncaught error, process.exit). */
-function onExit(): void {
-  for (const c of live) {
-    for (const n of c.processes.nodes) {
-      if (c.processes.isRunning(n.id)) n.process?.kill('SIGKILL');
-    }
-    try {
-      rmSync(c.dataDir, { recursive: true, force: true });
-    } catch {
-      // best effort
-    }
-  }
-}
-
-function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  process.on('exit', onExit);
-}
-
-function uninstallHooks(): void {
-  if (!hooksInstalled) return;
-  hooksInstalled = false;
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  process.off('exit', onExit);
 }

@@ -14,6 +14,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianPackage } from './debian';
+import { guard } from '../exit-guard';
 
 export const REDIS_HOST = '127.0.0.1';
 /** Time for the server to answer PING after it is spawned. */
@@ -89,7 +90,6 @@ async function startOnce(binary: string, port: number, dir: string | undefined):
   });
 
   let stopped: Promise<void> | null = null;
-  const server: Live = { child, dir: ownDir ? workDir : null, stop: () => peer.stop() };
   const peer: RedisPeer = {
     port,
     host: REDIS_HOST,
@@ -105,16 +105,21 @@ async function startOnce(binary: string, port: number, dir: string | undefined):
             clearTimeout(timer);
           }
         } finally {
-          live.delete(server);
-          if (live.size === 0) uninstallHooks();
+          unguard();
           if (ownDir) rmSync(workDir, { recursive: true, force: true });
         }
       })();
       return stopped;
     },
   };
-  live.add(server);
-  installHooks();
+  const unguard = guard({
+    what: 'redis-server',
+    stop: () => peer.stop(),
+    killNow() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (ownDir) rmSync(workDir, { recursive: true, force: true });
+    },
+  });
 
   const deadline = Date.now() + REDIS_START_TIMEOUT_MS;
   const start: { failure: string | null } = { failure: null };
@@ -160,52 +165,4 @@ function freePort(): Promise<number> {
       probe.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
     });
   });
-}
-
-// ---------------------------------------------------------------- interruption
-
-interface Live {
-  readonly child: ChildProcess;
-  /** The temporary folder to remove, or null when the caller gave the folder. */
-  readonly dir: string | null;
-  stop(): Promise<void>;
-}
-
-const live = new Set<Live>();
-let hooksInstalled = false;
-
-function onSignal(signal: NodeJS.Signals): void {
-  const code = 128 + (signal === 'SIGINT' ? 2 : 15);
-  process.stderr.write(`\n${signal}: stopping ${live.size} redis-server(s) ...\n`);
-  void Promise.allSettled([...live].map((s) => s.stop())).then(() => process.exit(code));
-}
-
-/** Last resort: the process is exiting with servers still up (an uncaught error, process.exit). */
-function onExit(): void {
-  for (const s of live) {
-    if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
-    if (s.dir !== null) {
-      try {
-        rmSync(s.dir, { recursive: true, force: true });
-      } catch {
-        // best effort
-      }
-    }
-  }
-}
-
-function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  process.on('exit', onExit);
-}
-
-function uninstallHooks(): void {
-  if (!hooksInstalled) return;
-  hooksInstalled = false;
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  process.off('exit', onExit);
 }
