@@ -26,8 +26,14 @@ export interface BenchOptions {
   watchers: number;
   /** Sessions per connection (the sessions workload): more than 1 uses detached sessions, renewed by id. */
   sessionsPerConnection: number;
-  /** Session timeout (the sessions workload): keepalives go every third of it. */
+  /** Session timeout (the sessions workload; the discovery workload: its killed and closed instances'). */
   sessionTimeoutMs: number;
+  /** Registered instances (the discovery workload). */
+  instances: number;
+  /** Services the instances are spread over (the discovery workload). */
+  services: number;
+  /** Instances killed with `kill -9`, and as many closed and deregistered (the discovery workload). */
+  kills: number;
 }
 
 export interface WorkloadContext {
