@@ -130,6 +130,8 @@ export interface ChildrenOptions extends ReadOptions {
   after?: string;
   /** Names per page, 1 to CHILDREN_PAGE_MAX; the server's default (1000) when absent. */
   limit?: number;
+  /** Also each child's data and stat (`children` in the result), in the same request. */
+  data?: boolean;
 }
 
 export interface ListChildrenOptions extends ReadOptions {
@@ -375,8 +377,8 @@ export class HikariClient {
    * range), plus the errors every call may throw (see `sync`).
    */
   async children(path: string, options: ChildrenOptions = {}): Promise<ChildrenResult> {
-    const { after, limit, stale, ...call } = options;
-    return this.call('children', { path, after, limit, stale }, call);
+    const { after, limit, stale, data, ...call } = options;
+    return this.call('children', data === true ? { path, after, limit, stale, data } : { path, after, limit, stale }, call);
   }
 
   /**

@@ -83,7 +83,14 @@ const CHECKS: { readonly [O in OpName]: Check<O> } = {
       throw new MalformedResult('names must be an array of strings');
     }
     if (typeof more !== 'boolean') throw new MalformedResult('more must be a boolean');
-    return { names: names as string[], more, stat: stat(fields.stat) };
+    if (fields.children === undefined) return { names: names as string[], more, stat: stat(fields.stat) };
+    if (!Array.isArray(fields.children)) throw new MalformedResult('children must be an array');
+    const children = fields.children.map((item, i) => {
+      const f = map(item, `children[${i}]`);
+      if (!(f.data instanceof Uint8Array)) throw new MalformedResult(`children[${i}].data must be bytes`);
+      return { name: string(f, 'name'), data: f.data, stat: stat(f.stat, `children[${i}].stat`) };
+    });
+    return { names: names as string[], more, stat: stat(fields.stat), children };
   },
   multi: (value) => {
     const { results } = map(value, 'the result');

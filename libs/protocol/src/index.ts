@@ -20,6 +20,7 @@ export {
   CREATE_MODES,
   isEphemeralMode,
   isSequentialMode,
+  type ChildData,
   type ChildrenArgs,
   type ChildrenResult,
   type CreateArgs,

@@ -57,6 +57,9 @@ export const MULTI_OPS_MAX = 1000;
 /** Most names in one `children` page. A full page of the longest names must fit in one frame (asserted below). */
 export const CHILDREN_PAGE_MAX = 10_000;
 
+/** Data bytes in one `children` page with `data: true` (past it the page ends early; one child always fits). */
+export const CHILDREN_DATA_PAGE_BYTES_MAX = 1024 * 1024;
+
 /** Page size used by the server when `children` gives no `limit`. */
 export const CHILDREN_PAGE_DEFAULT = 1000;
 

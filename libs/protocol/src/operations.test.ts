@@ -70,6 +70,7 @@ describe('valid requests', () => {
     ['children', { path: '/' }],
     ['children', { path: '/a', after: 'lock-0000000001', limit: CHILDREN_PAGE_MAX, stale: true }],
     ['children', { path: '/a', limit: 1 }],
+    ['children', { path: '/a', data: true }],
     ['multi', { ops: [{ op: 'check', path: '/a', version: -1 }] }],
     [
       'multi',
@@ -147,6 +148,7 @@ describe('invalid requests', () => {
     ['children after an empty name', 'children', { path: '/a', after: '' }, ErrorCode.INVALID_ARGUMENT, { field: 'after', reason: 'must be a node name, but it is empty' }],
     ['children after a path', 'children', { path: '/a', after: 'b/c' }, ErrorCode.INVALID_ARGUMENT, { field: 'after' }],
     ['children after ..', 'children', { path: '/a', after: '..' }, ErrorCode.INVALID_ARGUMENT, { field: 'after' }],
+    ['children with data as a string', 'children', { path: '/a', data: 'yes' }, ErrorCode.INVALID_ARGUMENT, { field: 'data' }],
     // multi
     ['multi without ops', 'multi', {}, ErrorCode.INVALID_ARGUMENT, { field: 'ops', reason: 'is required' }],
     ['multi with ops not a list', 'multi', { ops: {} }, ErrorCode.INVALID_ARGUMENT, { field: 'ops', reason: 'must be an array' }],

@@ -111,7 +111,7 @@ export class Dispatcher {
         return this.sm.exists(req.args.path);
       case 'children':
         await this.readPoint(req.args.stale);
-        return this.sm.children(req.args.path, req.args.after, req.args.limit);
+        return this.sm.children(req.args.path, req.args.after, req.args.limit, req.args.data === true);
       case 'sync':
         return { index: await this.runtime.readBarrier() };
       case 'lock.acquire': {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Entry, EntryType } from '@hikarikeeper/raft';
-import { ErrorCode, MultiOp } from '@hikarikeeper/protocol';
+import { CHILDREN_DATA_PAGE_BYTES_MAX, ErrorCode, MultiOp } from '@hikarikeeper/protocol';
 import { Command, encodeCommand, Outcome } from './commands';
 import { CoordinationStateMachine, DEDUP_SLOTS } from './state-machine';
 import { MemoryBatch, MemoryStateStore } from './state-store';
@@ -125,6 +125,18 @@ describe.each([
     expect(page3).toMatchObject({ names: ['e'], more: false });
     expect((await h.sm.children('/', undefined, 10)).names).toEqual(['p', 'pp']);
     await expect(h.sm.children('/nope')).rejects.toMatchObject({ code: ErrorCode.NO_NODE });
+  });
+
+  test('children with data: every child\'s data and stat in the same page; a large page ends early', async () => {
+    await h.apply([create('/r'), create('/r/a', 'alpha'), create('/r/b', 'beta'), create('/r/c', 'x'.repeat(CHILDREN_DATA_PAGE_BYTES_MAX))]);
+    const page = await h.sm.children('/r', undefined, 10, true);
+    expect(page.names).toEqual(['a', 'b']); // c would pass the data budget: the next page
+    expect(page.more).toBe(true);
+    expect(page.children!.map((c) => [c.name, Buffer.from(c.data).toString(), c.stat.dataLength])).toEqual([['a', 'alpha', 5], ['b', 'beta', 4]]);
+    const next = await h.sm.children('/r', 'b', 10, true);
+    expect(next.names).toEqual(['c']); // alone, it always fits
+    expect(next.children![0].data.length).toBe(CHILDREN_DATA_PAGE_BYTES_MAX);
+    expect((await h.sm.children('/r', undefined, 10)).children).toBeUndefined();
   });
 
   test('multi applies all ops or none, and names the failing op', async () => {

@@ -1,6 +1,6 @@
 import { Entry, EntryType } from '@hikarikeeper/raft';
 import {
-  CHILDREN_PAGE_DEFAULT, ChildrenResult, ErrorCode, errorToWire, ExistsResult, GetResult, HikariError, MultiResult, ROOT_PATH,
+  CHILDREN_DATA_PAGE_BYTES_MAX, CHILDREN_PAGE_DEFAULT, ChildrenResult, ErrorCode, errorToWire, ExistsResult, GetResult, HikariError, MultiResult, ROOT_PATH,
 } from '@hikarikeeper/protocol';
 import { Command, decodeCommand, Outcome } from './commands';
 import { childKey, childNameOf, childrenRange, dataKey, dedupKey, fenceCounterKey, lockKey, SESSION_RANGE, sessionIdOf, sessionKey, statKey } from './keys';
@@ -199,7 +199,7 @@ export class CoordinationStateMachine {
     return { stat: toStat(decodeRecord(stat)) };
   }
 
-  async children(path: string, after?: string, limit = CHILDREN_PAGE_DEFAULT): Promise<ChildrenResult> {
+  async children(path: string, after?: string, limit = CHILDREN_PAGE_DEFAULT, withData = false): Promise<ChildrenResult> {
     const record = await readRecord(new Overlay(this.store), path);
     if (!record) throw HikariError.noNode(path);
     const range = childrenRange(path);
@@ -213,7 +213,31 @@ export class CoordinationStateMachine {
       }
       names.push(childNameOf(path, key));
     }
-    return { names, more, stat: toStat(record) };
+    if (!withData) return { names, more, stat: toStat(record) };
+    // Data and stats in one read. A child deleted since the scan is left out; the page ends early
+    // once the data budget is spent (the first child always fits).
+    const keys: Buffer[] = [];
+    for (const name of names) {
+      const child = path === ROOT_PATH ? `/${name}` : `${path}/${name}`;
+      keys.push(statKey(child), dataKey(child));
+    }
+    const values = await this.store.getMany(keys);
+    const children: ChildrenResult['children'] = [];
+    const kept: string[] = [];
+    let bytes = 0;
+    for (let i = 0; i < names.length; i++) {
+      const statBytes = values[2 * i];
+      if (!statBytes) continue;
+      const data = values[2 * i + 1] ?? Buffer.alloc(0);
+      if (children.length > 0 && bytes + data.length > CHILDREN_DATA_PAGE_BYTES_MAX) {
+        more = true;
+        break;
+      }
+      bytes += data.length;
+      kept.push(names[i]);
+      children.push({ name: names[i], data, stat: toStat(decodeRecord(statBytes)) });
+    }
+    return { names: kept, more, stat: toStat(record), children };
   }
 }
 

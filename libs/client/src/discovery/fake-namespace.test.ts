@@ -198,7 +198,15 @@ export class FakeNamespace implements DiscoveryPort {
     const all = [...this.nodes.keys()].filter((each) => parentOf(each) === path).map((each) => each.slice(path.length + 1)).sort();
     const from = options.after === undefined ? all : all.filter((name) => name > options.after!);
     const limit = options.limit ?? 1000;
-    return { names: from.slice(0, limit), more: from.length > limit, stat: { ...node.stat } };
+    const names = from.slice(0, limit);
+    const page: ChildrenResult = { names, more: from.length > limit, stat: { ...node.stat } };
+    if (options.data === true) {
+      page.children = names.map((name) => {
+        const child = this.nodes.get(`${path}/${name}`)!;
+        return { name, data: Buffer.from(child.data), stat: { ...child.stat } };
+      });
+    }
+    return page;
   }
 
   async multi(ops: readonly MultiOpInput[], options = {}): Promise<MultiResult> {

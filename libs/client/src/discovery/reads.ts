@@ -1,8 +1,9 @@
 /**
  * One-shot reads of the registry: a service's instances, one instance, the services with their
- * instance counts. Each node is read with its own call (linearizable unless `stale`), a bounded
- * number at a time; a listing is therefore not one snapshot: an instance registered or gone while it
- * runs may or may not be in it (the watch-based views converge on the next change).
+ * instance counts. A service's instances come with their records in one `children { data: true }`
+ * request per page (one read point per page, linearizable unless `stale`); the services' counts are
+ * read one call each, a bounded number at a time, so that listing is not one snapshot: a service
+ * appearing or emptied while it runs may or may not be in it.
  */
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import type { CallOptions } from '../dispatcher';
@@ -23,11 +24,23 @@ export interface RegistryReadOptions extends CallOptions {
 
 /** Every instance of `service` (by id); none when the service does not exist. */
 export async function readInstances(port: DiscoveryPort, service: string, options: RegistryReadOptions = {}): Promise<Map<string, ServiceInstance>> {
-  const ids = await listChildren(port, servicePath(service), options);
-  const found = await mapLimit(ids, READ_CONCURRENCY, (id) => readInstance(port, service, id, options));
   const instances = new Map<string, ServiceInstance>();
-  for (const instance of found) if (instance !== null) instances.set(instance.id, instance);
-  return instances;
+  let after: string | undefined;
+  for (;;) {
+    let page;
+    try {
+      page = await port.children(servicePath(service), { ...options, after, limit: PAGE_SIZE, data: true });
+    } catch (error) {
+      if (HikariError.is(error, ErrorCode.NO_NODE)) return instances;
+      throw error;
+    }
+    for (const child of page.children ?? []) {
+      const instance = parseInstance(service, child.name, Buffer.from(child.data), child.stat);
+      if (instance !== null) instances.set(instance.id, instance);
+    }
+    if (!page.more || page.names.length === 0) return instances;
+    after = page.names[page.names.length - 1];
+  }
 }
 
 /** The instance `/services/<service>/<id>`, or null when it is gone or not a readable record. */

@@ -227,7 +227,8 @@ describe('Discovery reads and pick over the fake', () => {
     expect(await discovery.instances('nothing')).toEqual([]);
     expect(await discovery.services()).toEqual([{ service: 'api', instances: 2 }, { service: 'db', instances: 1 }]);
     await discovery.instances('api', { stale: true });
-    expect((ns.callsOf('get').at(-1)!.args as { stale?: boolean }).stale).toBe(true);
+    // One children-with-data request per page, carrying the read mode.
+    expect(ns.callsOf('children').at(-1)!.args).toMatchObject({ stale: true, data: true });
   });
 
   test('pick() shares one cache per service, skips reported instances, and follows changes', async () => {

@@ -105,12 +105,25 @@ export interface ChildrenArgs {
   /** Names per page, 1 to CHILDREN_PAGE_MAX; the server uses CHILDREN_PAGE_DEFAULT when absent. */
   limit?: number;
   stale?: boolean;
+  /**
+   * Also return each child's data and stat (`children`), read at the same point as the names: a
+   * listing of small records in one request. The page then also ends once CHILDREN_DATA_PAGE_BYTES_MAX
+   * of data is reached (`more` says so; the first child always fits).
+   */
+  data?: boolean;
+}
+export interface ChildData {
+  name: string;
+  data: Uint8Array;
+  stat: Stat;
 }
 export interface ChildrenResult {
   names: string[];
   /** True when names after the last one returned remain. */
   more: boolean;
   stat: Stat;
+  /** With `data: true`: every child of `names`, in the same order. */
+  children?: ChildData[];
 }
 
 /** Waits until this node has applied everything committed when the sync arrived. */
@@ -178,13 +191,16 @@ export function validateExists(args: unknown): ExistsArgs {
 }
 
 export function validateChildren(args: unknown): ChildrenArgs {
-  const r = ArgReader.of(args, ['path', 'after', 'limit', 'stale']);
-  return {
+  const r = ArgReader.of(args, ['path', 'after', 'limit', 'stale', 'data']);
+  const out: ChildrenArgs = {
     path: r.path('path'),
     after: r.optional('after', r.nodeName),
     limit: r.optional('limit', (k) => r.integer(k, 1, CHILDREN_PAGE_MAX)),
     stale: r.optional('stale', r.boolean),
   };
+  const data = r.optional('data', r.boolean);
+  if (data !== undefined) out.data = data;
+  return out;
 }
 
 export function validateSync(args: unknown): SyncArgs {
