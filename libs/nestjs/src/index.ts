@@ -1,0 +1,44 @@
+/**
+ * @hikarikeeper/nestjs: HikariKeeper for NestJS — HikariModule (forRoot / forRootAsync), fenced
+ * distributed locks on methods (@DistributedLock, currentFence), leader-only work (@LeaderOnly,
+ * HikariElection), registration and discovery (HikariDiscovery). See NESTJS.md.
+ *
+ * ```ts
+ * @Module({ imports: [HikariModule.forRoot({ endpoints: ['127.0.0.1:7701'], registration: { service: 'orders' } })] })
+ * class AppModule {}
+ *
+ * @Injectable()
+ * class Orders {
+ *   @DistributedLock('orders:{0}', { waitMs: 2_000 })
+ *   async ship(orderId: string) {
+ *     await this.db.markShipped(orderId, currentFence()); // the store refuses tokens older than the last it saw
+ *   }
+ *
+ *   @LeaderOnly('billing')
+ *   async bill() {} // runs in one instance of the service at a time
+ * }
+ * ```
+ */
+export { HikariModule } from './hikari.module';
+export {
+  HIKARI_MODULE_OPTIONS,
+  type HikariModuleAsyncOptions,
+  type HikariModuleRootOptions,
+  type HikariOptionsFactory,
+} from './module-definition';
+export type { HikariLockDefaults, HikariModuleOptions, HikariRedisOptions, HikariRegistrationOptions, RedisClient } from './options';
+export { HIKARI_CLIENT } from './tokens';
+export { DistributedLock, InjectHikari, LeaderOnly, HIKARI_METHODS_METADATA, type DistributedLockOptions } from './decorators';
+export type { LockKey } from './lock-key';
+export { currentFence, currentLock } from './lock-context';
+export { HikariLockService, type WithLockOptions } from './lock.service';
+export { HikariElection, type CampaignOptions, type LeadershipChange } from './election.service';
+export { HikariDiscovery } from './discovery.service';
+export {
+  HikariClusterRequiredError,
+  HikariConfigError,
+  HikariExceptionFilter,
+  HikariNotReadyError,
+  LockTimeoutException,
+  toHttpException,
+} from './errors';
