@@ -183,6 +183,38 @@ export class RawNode {
     }
   }
 
+  /**
+   * Pipelined persistence (instead of `advance()`): the application has sent the early messages,
+   * applied the committed entries and handed the Ready's entries and hard state to storage, but they
+   * are not durable yet. The next `ready()` may be taken at once; the new entries stay in the
+   * unstable log (the node reads them from there) until `persisted()` says they are on disk. Nothing
+   * durable is assumed before then: a leader counts itself for a commit only after `persisted()`,
+   * and the application holds back the Ready's late messages (votes, append responses) until its
+   * write is done. Writes must reach disk in Ready order. A Ready with a snapshot must use `advance()`.
+   */
+  advanceSubmitted(): void {
+    const rd = this.outstanding;
+    invariant(rd !== null, 'advanceSubmitted() without an outstanding ready()');
+    invariant(rd.snapshot === null, 'a Ready with a snapshot must be persisted before advance()');
+    this.outstanding = null;
+    const r = this.raft;
+    if (rd.committedEntries.length > 0) {
+      const last: Entry = rd.committedEntries[rd.committedEntries.length - 1];
+      r.log.appliedTo(last.index);
+      r.onApplied(rd.committedEntries);
+    }
+  }
+
+  /**
+   * Entries up to `index` (of `term`), handed out by earlier Readys, are durable. An entry replaced
+   * meanwhile (another term at `index`) is ignored: its replacement will be reported in turn.
+   */
+  persisted(index: number, term: number): void {
+    const r = this.raft;
+    r.log.unstable.stableTo(index, term);
+    r.onPersisted(index, term);
+  }
+
   /** The term this node is in now: a proposal made now carries it. */
   term(): number {
     return this.raft.term;

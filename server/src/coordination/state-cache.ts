@@ -11,6 +11,12 @@
  * that batch, so it fills the cache only when no batch was written during the read (`generation`).
  * A snapshot replacing the state empties it (`clear`). Only point-read prefixes are cached: range
  * scans (children, a session's ephemeral nodes and locks) go to the store.
+ *
+ * Batches in flight (pipelined persistence): a batch handed to the writer but not yet written is
+ * `staged` here first; its writes (all of them, every prefix) are then read from memory, and merged
+ * into range scans, until `written` — so the next batch's apply, which runs before the write is done,
+ * reads the state the previous entries left. Those writes are committed entries (durable on a
+ * majority), so readers may see them too.
  */
 import { StateKey } from './keys';
 import type { StateReader } from './state-store';
@@ -34,6 +40,9 @@ export function isCachedKey(key: string): boolean {
 export class StateCache implements StateReader {
   /** latin1 key → value, or null for "known absent"; Map order is recency (oldest first). */
   private readonly entries = new Map<string, Buffer | null>();
+  /** Writes of batches staged and not yet written: latin1 key → value (null: deleted), and the batch that wrote it last. */
+  private readonly pending = new Map<string, { value: Buffer | null; batch: number }>();
+  private batches = 0;
   private bytes = 0;
   /** Incremented by every written batch and by clear(): a read spanning one must not fill. */
   private generation = 0;
@@ -58,6 +67,12 @@ export class StateCache implements StateReader {
     let missing: number[] | null = null;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i].toString('latin1');
+      const p = this.pending.get(k);
+      if (p !== undefined) {
+        this.hits++;
+        out[i] = p.value ?? undefined;
+        continue;
+      }
       const v = isCachedKey(k) ? this.entries.get(k) : undefined;
       if (v === undefined) {
         (missing ??= []).push(i);
@@ -84,19 +99,78 @@ export class StateCache implements StateReader {
   }
 
   iterate(options: { gte?: Buffer; gt?: Buffer; lt?: Buffer; limit?: number }): AsyncIterable<[Buffer, Buffer]> {
-    return this.store.iterate(options);
+    if (this.pending.size === 0) return this.store.iterate(options);
+    return this.mergedIterate(options);
   }
 
-  /** A batch is in the store: its writes (latin1 key → value, null = deleted) replace what is cached. */
-  written(writes: Iterable<readonly [string, Buffer | null]>): void {
+  /** The store's pairs in the range with the staged writes on top, in key order. */
+  private async *mergedIterate(options: { gte?: Buffer; gt?: Buffer; lt?: Buffer; limit?: number }): AsyncGenerator<[Buffer, Buffer], void, undefined> {
+    const lo = (options.gte ?? options.gt)?.toString('latin1');
+    const loInclusive = options.gt === undefined;
+    const hi = options.lt?.toString('latin1');
+    const inRange = (k: string) => (lo === undefined || (loInclusive ? k >= lo : k > lo)) && (hi === undefined || k < hi);
+    const staged = [...this.pending].filter(([k]) => inRange(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const limit = options.limit ?? Infinity;
+    let n = 0;
+    let j = 0;
+    const { limit: _limit, ...range } = options;
+    for await (const [key, value] of this.store.iterate(range)) {
+      const k = key.toString('latin1');
+      while (j < staged.length && staged[j][0] < k) {
+        const [sk, sv] = staged[j++];
+        if (sv.value !== null) {
+          if (n++ >= limit) return;
+          yield [Buffer.from(sk, 'latin1'), sv.value];
+        }
+      }
+      if (j < staged.length && staged[j][0] === k) {
+        const sv = staged[j++][1];
+        if (sv.value === null) continue;
+        if (n++ >= limit) return;
+        yield [key, sv.value];
+        continue;
+      }
+      if (n++ >= limit) return;
+      yield [key, value];
+    }
+    for (; j < staged.length; j++) {
+      const [sk, sv] = staged[j];
+      if (sv.value === null) continue;
+      if (n++ >= limit) return;
+      yield [Buffer.from(sk, 'latin1'), sv.value];
+    }
+  }
+
+  /** A batch was handed to the writer: its writes are read from memory until `written(batch)`. Returns the batch's number. */
+  staged(writes: Iterable<readonly [string, Buffer | null]>): number {
+    const batch = ++this.batches;
     this.generation++;
-    for (const [k, v] of writes) if (isCachedKey(k)) this.set(k, v);
+    for (const [k, v] of writes) this.pending.set(k, { value: v, batch });
+    return batch;
+  }
+
+  /**
+   * A batch is in the store: its writes (latin1 key → value, null = deleted) replace what is cached;
+   * `batch` (from `staged`) releases the staged copies it still owns.
+   */
+  written(writes: Iterable<readonly [string, Buffer | null]>, batch?: number): void {
+    this.generation++;
+    for (const [k, v] of writes) {
+      if (batch !== undefined && this.pending.get(k)?.batch === batch) this.pending.delete(k);
+      if (isCachedKey(k)) this.set(k, v);
+    }
+  }
+
+  /** Batches staged and not yet written. */
+  get stagedKeys(): number {
+    return this.pending.size;
   }
 
   /** The whole state was replaced (a snapshot): forget everything. */
   clear(): void {
     this.generation++;
     this.entries.clear();
+    this.pending.clear();
     this.bytes = 0;
   }
 

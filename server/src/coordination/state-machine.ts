@@ -1,6 +1,6 @@
 import { Entry, EntryType } from '@hikarikeeper/raft';
 import {
-  CHILDREN_DATA_PAGE_BYTES_MAX, CHILDREN_PAGE_DEFAULT, ChildrenResult, ErrorCode, errorToWire, ExistsResult, GetResult, HikariError, MultiResult, ROOT_PATH,
+  CHILDREN_DATA_PAGE_BYTES_MAX, CHILDREN_PAGE_DEFAULT, ChildrenResult, errorToWire, ExistsResult, GetResult, HikariError, MultiResult, ROOT_PATH,
 } from '@hikarikeeper/protocol';
 import { Command, decodeCommand, Outcome } from './commands';
 import { childKey, childNameOf, childrenRange, dataKey, dedupKey, fenceCounterKey, lockKey, SESSION_RANGE, sessionIdOf, sessionKey, statKey } from './keys';
@@ -31,6 +31,8 @@ export interface BatchResult {
   readonly tickets: TicketEvent[];
   /** What the batch writes (latin1 key, value or null): the cache learns it once it is in the store. */
   readonly written: Array<[string, Buffer | null]>;
+  /** Its number among the batches staged in the cache (see StateCache.staged). */
+  readonly stagedAs: number;
 }
 
 /**
@@ -47,15 +49,10 @@ export class CoordinationStateMachine {
     this.store = new StateCache(store, cacheBytes);
   }
 
-  /** The batch `result` came from is now in the store. */
+  /** The batch `result` came from is now in the store (batches are written in the order they were applied). */
   batchWritten(result: BatchResult): void {
-    if (result !== this.unwritten) throw new HikariError(ErrorCode.INTERNAL, { reason: 'batchWritten: not the last applied batch' });
-    this.unwritten = null;
-    this.store.written(result.written);
+    this.store.written(result.written, result.stagedAs);
   }
-
-  /** The last applied batch until it is written: the next one would read around it (see applyBatch). */
-  private unwritten: BatchResult | null = null;
 
   /** A snapshot replaced the whole state. */
   stateReplaced(): void {
@@ -69,8 +66,6 @@ export class CoordinationStateMachine {
 
   /** Applies committed entries (in order) into `batch`; returns each command's outcome. */
   async applyBatch(entries: readonly Entry[], batch: BatchWriter): Promise<BatchResult> {
-    // Each batch reads the state the previous one left: that one must be in the store (and the cache) first.
-    if (this.unwritten !== null) throw new HikariError(ErrorCode.INTERNAL, { reason: 'applyBatch: the previous batch was not written (call batchWritten)' });
     const overlay = new Overlay(this.store);
     const commands: Array<{ entry: Entry; cmd: Command | null }> = [];
     const prefetch: Buffer[] = [];
@@ -100,8 +95,10 @@ export class CoordinationStateMachine {
       outcomes.set(entry.index, await this.applyCommand(overlay, entry, cmd, changes, sessions, tickets));
     }
     const written = overlay.flush(batch);
-    this.unwritten = { outcomes, writes: overlay.writeCount, changes, sessions, tickets, written };
-    return this.unwritten;
+    // Until `batch` is written, its writes are read from memory: the next batch, which may be applied
+    // before this one is on disk (pipelined persistence), sees the state these entries left.
+    const stagedAs = this.store.staged(written);
+    return { outcomes, writes: overlay.writeCount, changes, sessions, tickets, written, stagedAs };
   }
 
   private async applyCommand(

@@ -60,6 +60,8 @@ interface Waiter<T> {
 
 /** Messages a leader may send before its own write is durable: it counts itself only after it is. */
 const SEND_BEFORE_PERSIST = new Set<MessageType>([MessageType.App, MessageType.Heartbeat, MessageType.TimeoutNow]);
+/** Ready writes in flight at once (pipelined persistence); past it the loop waits for the oldest. */
+const WRITES_IN_FLIGHT_MAX = 4;
 
 /**
  * The driver loop (etcd's raft node + etcd server's apply loop): clock → tick; transport → step;
@@ -97,6 +99,9 @@ export class RaftRuntime {
 
   applied: number;
   appliedTerm = 0;
+  /** The applied position of the last Ready handed to the writer (ahead of `applied` while writes are in flight). */
+  private submittedApplied: number;
+  private submittedAppliedTerm = 0;
   conf: ConfState;
   readonly members = new Map<NodeId, MemberAddress>();
   private readonly batchListeners = new Set<(b: AppliedBatch) => void>();
@@ -119,6 +124,7 @@ export class RaftRuntime {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 5_000;
     this.pendingProposalsMax = opts.pendingProposalsMax ?? 100_000;
     this.applied = opts.storage.appliedIndex();
+    this.submittedApplied = this.applied;
     this.conf = opts.storage.initialState().confState;
     this.raw = new RawNode({
       id: opts.id,
@@ -139,6 +145,7 @@ export class RaftRuntime {
     for (const m of configured) this.members.set(m.id, m);
     await this.loadMembers();
     this.appliedTerm = this.raw.logTerm(this.applied);
+    this.submittedAppliedTerm = this.appliedTerm;
     this.updatePeers();
     await this.opts.transport.start({
       onMessages: (ms) => this.onMessages(ms),
@@ -307,6 +314,7 @@ export class RaftRuntime {
     this.stopped = true;
     this.ticker?.cancel();
     while (this.running) await new Promise((r) => setTimeout(r, 5));
+    await this.writesDone(); // the store must not close under a write
     const err = new HikariError(ErrorCode.SHUTTING_DOWN, {});
     this.failAll(err);
     await this.opts.transport.stop();
@@ -412,8 +420,16 @@ export class RaftRuntime {
     }
   }
 
+  /**
+   * One Ready. Without a snapshot it is pipelined: stage, apply, answer writers, hand the batch to
+   * the writer (writes reach disk in Ready order) and return — the loop takes the next Ready while
+   * this one is written; what needs the write (late messages such as votes and append responses,
+   * the leader counting its own entries, readers, watches) happens when it is done (`written`). A
+   * Ready with a snapshot waits for every write in flight, then is handled whole.
+   */
   private async handleReady(rd: Ready): Promise<void> {
     const started = process.hrtime.bigint();
+    if (rd.snapshot) await this.writesDone();
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
     const early: Message[] = [];
     const late: Message[] = [];
@@ -443,8 +459,8 @@ export class RaftRuntime {
     const { outcomes, changes, sessions, tickets } = applyResult;
     let confChanged: ConfState | null = null;
     for (const e of confEntries) confChanged = this.applyConfEntry(e, batch);
-    let applied = this.applied;
-    let appliedTerm = this.appliedTerm;
+    let applied = this.submittedApplied;
+    let appliedTerm = this.submittedAppliedTerm;
     if (rd.snapshot) {
       applied = rd.snapshot.metadata.index;
       appliedTerm = rd.snapshot.metadata.term;
@@ -455,7 +471,7 @@ export class RaftRuntime {
       applied = last.index;
       appliedTerm = last.term;
     }
-    if (applied !== this.applied) {
+    if (applied !== this.submittedApplied) {
       stagePosition(batch, applied, appliedTerm, confChanged ?? (rd.snapshot ? this.conf : null));
       storage.stage(batch, { applied, confState: confChanged ?? (rd.snapshot ? this.conf : null) });
       // (Not in the Ready that installs a snapshot: that snapshot is the newest one already.)
@@ -466,6 +482,8 @@ export class RaftRuntime {
         this.log.info({ index: applied, compactedTo: compactTo }, 'snapshot taken, log compacted');
       }
     }
+    this.submittedApplied = applied;
+    this.submittedAppliedTerm = appliedTerm;
     this.metrics.applySeconds.observe(Number(process.hrtime.bigint() - applyStarted) / 1e9);
 
     // Writers are answered now, before this Ready's write: their entries are committed, so durable on
@@ -482,50 +500,81 @@ export class RaftRuntime {
         }
       });
     }
-
     if (tickets.length > 0) for (const fn of this.ticketListeners) fn(tickets);
-
-    const writeStarted = process.hrtime.bigint();
-    let written!: () => void;
-    this.persisting = new Promise<void>((r) => (written = r));
-    try {
-      await storage.persist(batch, { sync: rd.mustSync });
-      if (rd.snapshot) this.sm.stateReplaced();
-      this.sm.batchWritten(applyResult);
-    } finally {
-      this.persisting = null;
-      written();
-    }
-    this.metrics.fsyncSeconds.observe(Number(process.hrtime.bigint() - writeStarted) / 1e9);
-    this.metrics.readyEntries.observe(rd.entries.length);
-
-    if (late.length > 0) this.opts.transport.send(late);
-    if (rd.snapshot) {
-      this.proposals.snapshotInstalled(rd.snapshot.metadata.index, (w) => this.settle(w, () => w.reject(new HikariError(ErrorCode.TIMEOUT, { reason: 'a snapshot replaced the log: the outcome is unknown' }))));
-      this.stagedSnapshot = null;
-      await this.rebuildMembers();
-      this.log.info({ index: applied }, 'snapshot installed');
-    }
-    this.applied = applied;
-    this.appliedTerm = appliedTerm;
     for (const rs of rd.readStates) {
       const waiters = this.readsByContext.get(rs.context);
       if (!waiters) continue;
       this.readsByContext.delete(rs.context);
       this.readsReady.push({ index: rs.index, waiters });
     }
-    // Watches and the session table learn what this (now durable) batch changed, before any reader
-    // is answered, so a client that reads after a change also has its watch event.
-    if (rd.snapshot) for (const fn of this.snapshotListeners) await fn(applied);
-    if (changes.length > 0 || sessions.size > 0 || tickets.length > 0 || applied !== this.lastPublished) {
-      this.lastPublished = applied;
-      for (const fn of this.batchListeners) fn({ changes, sessions, tickets, applied });
+    this.metrics.readyEntries.observe(rd.entries.length);
+    const lastEntry = rd.entries[rd.entries.length - 1];
+
+    /** Everything that needs this Ready's write: runs once it is on disk. */
+    const written = async (): Promise<void> => {
+      if (rd.snapshot) this.sm.stateReplaced();
+      this.sm.batchWritten(applyResult);
+      if (late.length > 0) this.opts.transport.send(late);
+      if (rd.snapshot) {
+        this.proposals.snapshotInstalled(rd.snapshot.metadata.index, (w) => this.settle(w, () => w.reject(new HikariError(ErrorCode.TIMEOUT, { reason: 'a snapshot replaced the log: the outcome is unknown' }))));
+        this.stagedSnapshot = null;
+        await this.rebuildMembers();
+        this.log.info({ index: applied }, 'snapshot installed');
+      }
+      this.applied = applied;
+      this.appliedTerm = appliedTerm;
+      // Watches and the session table learn what this (now durable) batch changed, before any reader
+      // is answered, so a client that reads after a change also has its watch event.
+      if (rd.snapshot) for (const fn of this.snapshotListeners) await fn(applied);
+      if (changes.length > 0 || sessions.size > 0 || tickets.length > 0 || applied !== this.lastPublished) {
+        this.lastPublished = applied;
+        for (const fn of this.batchListeners) fn({ changes, sessions, tickets, applied });
+      }
+      this.serveReads();
+      this.metrics.appliedIndex.set(applied);
+    };
+
+    const writeStarted = process.hrtime.bigint();
+    if (rd.snapshot) {
+      await this.trackWrite(storage.persist(batch, { sync: rd.mustSync }));
+      this.metrics.fsyncSeconds.observe(Number(process.hrtime.bigint() - writeStarted) / 1e9);
+      await written();
+      this.raw.advance();
+    } else {
+      const write = storage.handOff(batch, { sync: rd.mustSync });
+      this.raw.advanceSubmitted();
+      const done = write.then(async () => {
+        this.metrics.fsyncSeconds.observe(Number(process.hrtime.bigint() - writeStarted) / 1e9);
+        if (this.stopped) return;
+        // The leader counts its own entries only now; a follower's append responses leave now.
+        if (lastEntry) this.raw.persisted(lastEntry.index, lastEntry.term);
+        await written();
+        this.schedule();
+      });
+      this.trackWrite(done).catch((e: unknown) => this.fail(e));
+      // Backpressure: a few writes in flight at most (each carries everything that queued meanwhile).
+      if (this.writes.size >= WRITES_IN_FLIGHT_MAX) await Promise.race(this.writes);
     }
-    this.serveReads();
-    this.raw.advance();
     this.metrics.readySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     this.metrics.commitIndex.set(this.raw.status().commit);
-    this.metrics.appliedIndex.set(applied);
+  }
+
+  /** Writes in flight (their completion steps); see handleReady. */
+  private readonly writes = new Set<Promise<void>>();
+
+  private trackWrite(p: Promise<void>): Promise<void> {
+    const tracked = p.finally(() => {
+      this.writes.delete(tracked);
+      if (this.writes.size === 0) this.persisting = null;
+    });
+    this.writes.add(tracked);
+    this.persisting = this.writesDone();
+    return tracked;
+  }
+
+  /** Resolves once every write in flight (and its completion step) is done. */
+  private async writesDone(): Promise<void> {
+    while (this.writes.size > 0) await Promise.allSettled([...this.writes]);
   }
 
   private applyConfEntry(e: Entry, batch: WriteBatch): ConfState {

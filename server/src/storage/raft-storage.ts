@@ -115,6 +115,12 @@ const EMPTY_HARD_STATE: HardState = Object.freeze({ term: 0, vote: 0, commit: 0 
  *  - If a staging call throws, the parts before the failing one are staged (batch and staged state
  *    still agree); the caller should `discardStaged` and drop the batch — it is a bug either way.
  *  - `persist`/`commitStaged` of a batch with nothing staged is a plain write.
+ *
+ * Pipelined persistence (`handOff`): the runtime may hand a batch to the writer and stage the next
+ * Ready before the first write is done. `handOff` moves the view at once (the next batch stages on
+ * top of it) and queues the write behind the earlier ones, so batches reach disk in order. The view
+ * may then be ahead of the disk by the batches in flight — harmless for the core, which reads from
+ * storage only entries it was told are durable (`RawNode.persisted`); a failed write is fatal.
  */
 export class RocksRaftStorage implements Storage {
   private staged: Staged | null = null;
@@ -317,8 +323,9 @@ export class RocksRaftStorage implements Storage {
     }
   }
 
-  /** Writes `batch` and then commits what was staged into it (or drops it if the write fails). */
+  /** Writes `batch` (after any handed-off writes) and then commits what was staged into it (or drops it if the write fails). */
   async persist(batch: WriteBatch, options: WriteOptions): Promise<void> {
+    await this.writesInFlight;
     try {
       await this.store.write(batch, options);
     } catch (e) {
@@ -328,11 +335,51 @@ export class RocksRaftStorage implements Storage {
     this.commitStaged(batch);
   }
 
+  /** Writes handed off and not yet done (their chain), see handOff. */
+  private writesInFlight: Promise<void> = Promise.resolve();
+
+  /**
+   * Pipelined persistence: what was staged into `batch` becomes the view now, and `batch` is written
+   * after the batches handed off before it. Resolves once it is on disk; rejects if the write fails
+   * (then the view is ahead of the disk: the node must stop and restart from disk).
+   */
+  handOff(batch: WriteBatch, options: WriteOptions): Promise<void> {
+    const s = this.staged;
+    if (s !== null && s.batch === batch) this.applyStaged(s);
+    // Group commit: batches handed off while a write is on its way go together in the next write
+    // (one fsync for all of them), in the order they came.
+    let group = this.nextGroup;
+    if (group === null) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      group = { batch: new WriteBatch(), sync: false, done, resolve, reject };
+      this.nextGroup = group;
+      const g = group;
+      const write = this.writesInFlight.then(async () => {
+        if (this.nextGroup === g) this.nextGroup = null; // later batches form the next group
+        await this.store.write(g.batch, { sync: g.sync });
+      });
+      this.writesInFlight = write.catch(() => undefined);
+      write.then(g.resolve, g.reject);
+    }
+    group.batch.append(batch);
+    group.sync ||= options.sync;
+    return group.done;
+  }
+
+  /** The batches waiting for the write in flight to finish, to be written together next. */
+  private nextGroup: { batch: WriteBatch; sync: boolean; done: Promise<void>; resolve(): void; reject(e: unknown): void } | null = null;
+
   /** After `batch` was written successfully: makes its staged change the durable view. */
   commitStaged(batch: WriteBatch): void {
     const s = this.staged;
     if (s === null || s.batch !== batch) return; // nothing was staged into this batch
     if (!batch.isWritten) throw new RaftError(RaftErrorCode.INVARIANT, 'commitStaged before the batch was written');
+    this.applyStaged(s);
+  }
+
+  private applyStaged(s: Staged): void {
     s.log.applyTo(this.log);
     this.hardState = s.hardState;
     this.confState = s.confState;
