@@ -68,6 +68,9 @@ const WRITES_IN_FLIGHT_MAX = 4;
  * proposals and reads queue up and enter the core together at the start of each cycle (group
  * commit); each Ready becomes ONE RocksDB WriteBatch — log entries, hard state, the state machine's
  * writes for the committed entries and the applied position — synced once when Raft requires it.
+ * Persistence is pipelined: the loop hands a Ready's batch to the writer and goes on with the next
+ * Ready; writes reach disk in order (grouped while one is on its way), and what needs a write done
+ * (the core told `persisted`, late messages, readers, watches) happens when it is (see handleReady).
  */
 export class RaftRuntime {
   readonly id: NodeId;
