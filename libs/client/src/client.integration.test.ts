@@ -7,18 +7,10 @@ import { HikariClient } from './client';
 import { HikariClientOptions } from './options';
 import { DisconnectedEvent } from './events';
 import { Cluster, haveServer, SERVER_MAIN } from './real-cluster.test';
+import { rejection } from './testing/errors';
 
 const CLUSTER_ID = 'client-it';
 
-async function rejection(promise: Promise<unknown>): Promise<HikariError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 if (!haveServer) console.warn(`client.integration.test: skipped, ${SERVER_MAIN} is missing (run npx tsc -b)`);
 

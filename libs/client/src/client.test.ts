@@ -7,6 +7,7 @@ import { ErrorCode, HikariError, IN_FLIGHT_BYTES_MAX, PROTOCOL_VERSION } from '@
 import { HikariClient } from './client';
 import { ClientEvents, DisconnectedEvent, ServerEvent } from './events';
 import { PeerRequest, eventually, stat, usePeerFixture } from './scripted-peer.test';
+import { rejection } from './testing/errors';
 
 const { startPeer, connect, forgetPeer } = usePeerFixture();
 
@@ -20,15 +21,6 @@ function recordEvents(client: HikariClient) {
   return log;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<HikariError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('connect', () => {
   test('handshakes with the protocol version and a random UUID client id', async () => {

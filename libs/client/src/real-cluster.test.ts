@@ -11,6 +11,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { HikariClient } from './client';
+import type { HikariClientOptions } from './options';
 
 export const SERVER_MAIN = resolve(__dirname, '../../../server/dist/main.js');
 
@@ -136,6 +138,35 @@ export class Cluster {
 }
 
 export const haveServer = existsSync(SERVER_MAIN);
+
+/**
+ * One 3-node cluster for the enclosing `describe` (started in `beforeAll`, stopped in `afterAll`)
+ * and `connect`, which opens a client to it (with `clusterId`) that is closed with the cluster.
+ * Later `beforeAll` hooks of the block run once it is up.
+ */
+export function useRealCluster(clusterId: string): { readonly cluster: Cluster; connect(options?: Partial<HikariClientOptions>): Promise<HikariClient> } {
+  let cluster: Cluster | null = null;
+  const clients: HikariClient[] = [];
+  beforeAll(async () => {
+    cluster = await Cluster.start(3, clusterId);
+    await cluster.waitForLeader();
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => client.close()));
+    await cluster?.stop();
+  });
+  return {
+    get cluster(): Cluster {
+      if (cluster === null) throw new Error('the cluster starts in beforeAll');
+      return cluster;
+    },
+    async connect(options: Partial<HikariClientOptions> = {}): Promise<HikariClient> {
+      const client = await HikariClient.connect({ endpoints: this.cluster.endpoints, clusterId, ...options });
+      clients.push(client);
+      return client;
+    },
+  };
+}
 
 if (expect.getState().testPath?.endsWith('real-cluster.test.ts') === true) {
   describe('the real-cluster fixture itself', () => {

@@ -7,9 +7,10 @@ import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import { HikariClient } from './client';
 import { ClientEvents } from './events';
 import { HikariClientOptions } from './options';
-import { Cluster, haveServer, SERVER_MAIN } from './real-cluster.test';
+import { Cluster, haveServer, SERVER_MAIN, useRealCluster } from './real-cluster.test';
 import { eventually } from './scripted-peer.test';
 import { WatchItem } from './watch';
+import { rejection } from './testing/errors';
 
 const CLUSTER_ID = 'sessions-it';
 
@@ -34,39 +35,20 @@ async function next(iterator: AsyncIterator<WatchItem>, count: number): Promise<
   return items;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<HikariError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 
 if (!haveServer) console.warn(`sessions.integration.test: skipped, ${SERVER_MAIN} is missing (run npx tsc -b)`);
 
 (haveServer ? describe : describe.skip)('sessions and watches against a real 3-node cluster', () => {
+  const real = useRealCluster(CLUSTER_ID);
+  const connect = real.connect.bind(real);
   let cluster: Cluster;
-  const clients: HikariClient[] = [];
-
-  async function connect(options: Partial<HikariClientOptions> = {}): Promise<HikariClient> {
-    const client = await HikariClient.connect({ endpoints: cluster.endpoints, clusterId: CLUSTER_ID, ...options });
-    clients.push(client);
-    return client;
-  }
 
   beforeAll(async () => {
-    cluster = await Cluster.start(3, CLUSTER_ID);
-    await cluster.waitForLeader();
+    cluster = real.cluster;
   });
 
-  afterAll(async () => {
-    await Promise.all(clients.map((client) => client.close()));
-    await cluster?.stop();
-  });
 
   test('an ephemeral node belongs to the session and is deleted as soon as its client closes', async () => {
     const owner = await connect();

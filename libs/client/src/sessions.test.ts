@@ -7,6 +7,7 @@ import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import { HikariClient } from './client';
 import { ClientEvents } from './events';
 import { PeerRequest, ScriptedPeer, eventually, stat, usePeerFixture } from './scripted-peer.test';
+import { rejection } from './testing/errors';
 
 const { startPeer, connect } = usePeerFixture();
 
@@ -30,15 +31,6 @@ function pause(ms: number): void {
   while (Date.now() < until);
 }
 
-async function rejection(promise: Promise<unknown>): Promise<HikariError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Answers session ops as a healthy leader granting `timeoutMs`, and creates. */
 function healthy(timeoutMs: number, ids = { next: 1 }): (request: PeerRequest) => void {

@@ -7,6 +7,7 @@ import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import { DisconnectedEvent } from './events';
 import { PeerConnection, PeerRequest, ScriptedPeer, eventually, usePeerFixture } from './scripted-peer.test';
 import { Watch, WATCH_BUFFERED_ITEMS_MAX, WatchEvent, WatchItem } from './watch';
+import { rejection } from './testing/errors';
 
 const { startPeer, connect } = usePeerFixture();
 
@@ -52,15 +53,6 @@ async function next(iterator: AsyncIterator<WatchItem>, count: number): Promise<
 
 const event = (index: number, type: string, path: string): WatchEvent => ({ index, type, path }) as WatchEvent;
 
-async function rejection(promise: Promise<unknown>): Promise<HikariError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected a failure');
-}
 
 function onlyConnection(peer: ScriptedPeer): PeerConnection {
   expect(peer.connections.size).toBe(1);

@@ -1,16 +1,9 @@
-import { ErrorCode, HikariError } from './errors';
+import { ErrorCode } from './errors';
 import { LOCK_NAME_BYTES_MAX, LOCK_PERMITS_MAX, LOCK_VALUE_BYTES_MAX } from './limits';
 import { validateRequest } from './operations';
+import { outcomeCode } from './testing/rejection';
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof HikariError) return e.code;
-    throw e;
-  }
-}
+const code = outcomeCode;
 
 describe('lock operations', () => {
   test('lock.acquire: a name, and optional mode, permits, reentrant, wait, value, seq', () => {

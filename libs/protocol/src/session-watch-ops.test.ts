@@ -1,16 +1,9 @@
-import { ErrorCode, HikariError } from './errors';
+import { ErrorCode } from './errors';
 import { validateRequest } from './operations';
+import { outcomeCode } from './testing/rejection';
 import { SESSION_IDS_PER_KEEPALIVE_MAX } from './limits';
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof HikariError) return e.code;
-    throw e;
-  }
-}
+const code = outcomeCode;
 
 describe('session and watch operations', () => {
   test('session.open takes an optional timeout within the protocol bounds', () => {

@@ -225,6 +225,11 @@ export class RawNode {
     return this.raft.log.term(index);
   }
 
+  /** The commit index this node knows (cheap, unlike `status()`, which builds the leader's progress map). */
+  commitIndex(): number {
+    return this.raft.log.committed;
+  }
+
   isLeader(): boolean {
     return this.raft.role === Role.Leader;
   }

@@ -250,7 +250,7 @@ export class RaftRuntime {
   async appliedAtLeast(index: number): Promise<void> {
     if (this.applied >= index) return;
     this.checkUsable();
-    if (index <= this.raw.status().commit) {
+    if (index <= this.raw.commitIndex()) {
       await new Promise<number>((resolve, reject) => {
         this.readsReady.push({ index, waiters: [this.waiter(resolve, reject, 'read')] });
         this.serveReads();
@@ -559,7 +559,7 @@ export class RaftRuntime {
       if (this.writes.size >= WRITES_IN_FLIGHT_MAX) await Promise.race(this.writes);
     }
     this.metrics.readySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    this.metrics.commitIndex.set(this.raw.status().commit);
+    this.metrics.commitIndex.set(this.raw.commitIndex());
   }
 
   /** Writes in flight (their completion steps); see handleReady. */

@@ -14,7 +14,7 @@ import { createServer, Server } from 'node:http';
 import { HikariError } from '@hikarikeeper/protocol';
 import { HikariClient } from '../client';
 import { HikariClientOptions } from '../options';
-import { Cluster, haveServer, SERVER_MAIN } from '../real-cluster.test';
+import { Cluster, haveServer, SERVER_MAIN, useRealCluster } from '../real-cluster.test';
 import { eventually } from '../scripted-peer.test';
 import type { RegisteredEvent } from './instance-handle';
 import type { ServiceUpdate } from './service-watch';
@@ -32,26 +32,16 @@ const ids = (instances: readonly { id: string }[] | undefined): string[] | undef
 if (!haveServer) console.warn(`discovery.integration.test: skipped, ${SERVER_MAIN} is missing (run npx tsc -b)`);
 
 (haveServer ? describe : describe.skip)('service discovery against a real 3-node cluster', () => {
+  const real = useRealCluster(CLUSTER_ID);
+  const connect = real.connect.bind(real);
   let cluster: Cluster;
   let reader: HikariClient;
-  const clients: HikariClient[] = [];
-
-  async function connect(options: Partial<HikariClientOptions> = {}): Promise<HikariClient> {
-    const client = await HikariClient.connect({ endpoints: cluster.endpoints, clusterId: CLUSTER_ID, ...options });
-    clients.push(client);
-    return client;
-  }
 
   beforeAll(async () => {
-    cluster = await Cluster.start(3, CLUSTER_ID);
-    await cluster.waitForLeader();
+    cluster = real.cluster;
     reader = await connect({ session: false });
   });
 
-  afterAll(async () => {
-    await Promise.all(clients.map((client) => client.close()));
-    await cluster?.stop();
-  });
 
   test('register, read (instances, services), update, deregister; the record is an ephemeral node of the session', async () => {
     const owner = await connect();

@@ -9,18 +9,10 @@ import { eventually } from '../scripted-peer.test';
 import { Discovery } from './discovery';
 import { FakeNamespace } from './fake-namespace.test';
 import { InstanceHandle, RegisteredEvent, RetryingEvent, StatusEvent } from './instance-handle';
+import { rejection } from '../testing/errors';
 
 const PATH = '/services/api/api-1';
 
-async function rejection(promise: Promise<unknown>): Promise<HikariError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected a failure');
-}
 
 function setup(options: { sessions?: boolean } = {}): { ns: FakeNamespace; discovery: Discovery } {
   const ns = new FakeNamespace(options);

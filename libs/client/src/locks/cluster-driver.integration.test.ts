@@ -9,22 +9,14 @@
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import { HikariClient } from '../client';
 import { HikariClientOptions } from '../options';
-import { Cluster, haveServer, SERVER_MAIN } from '../real-cluster.test';
+import { Cluster, haveServer, SERVER_MAIN, useRealCluster } from '../real-cluster.test';
 import { eventually } from '../scripted-peer.test';
 import type { ClusterLockGrant } from './cluster-driver';
 import type { LeaderInfo, LostEvent } from './election';
+import { rejection } from '../testing/errors';
 
 const CLUSTER_ID = 'locks-it';
 
-async function rejection(promise: Promise<unknown>): Promise<HikariError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Tracks whether a promise has settled, without letting its rejection go unhandled. */
 function track<T>(promise: Promise<T>): { readonly settled: boolean; readonly promise: Promise<T> } {
@@ -51,16 +43,11 @@ function expectIncreasing(tokens: number[]): void {
 if (!haveServer) console.warn(`cluster-driver.integration.test: skipped, ${SERVER_MAIN} is missing (run npx tsc -b)`);
 
 (haveServer ? describe : describe.skip)('cluster locks against a real 3-node cluster', () => {
+  const real = useRealCluster(CLUSTER_ID);
+  const connect = real.connect.bind(real);
   let cluster: Cluster;
   let a: HikariClient;
   let b: HikariClient;
-  const clients: HikariClient[] = [];
-
-  async function connect(options: Partial<HikariClientOptions> = {}): Promise<HikariClient> {
-    const client = await HikariClient.connect({ endpoints: cluster.endpoints, clusterId: CLUSTER_ID, ...options });
-    clients.push(client);
-    return client;
-  }
 
   /** Waits until `lock.info` shows `count` waiters of `name`. */
   async function queued(name: string, count: number): Promise<void> {
@@ -74,15 +61,10 @@ if (!haveServer) console.warn(`cluster-driver.integration.test: skipped, ${SERVE
   }
 
   beforeAll(async () => {
-    cluster = await Cluster.start(3, CLUSTER_ID);
-    await cluster.waitForLeader();
+    cluster = real.cluster;
     [a, b] = [await connect(), await connect()];
   });
 
-  afterAll(async () => {
-    await Promise.all(clients.map((client) => client.close()));
-    await cluster?.stop();
-  });
 
   test('mutual exclusion: 2 clients × 8 workers on one lock never overlap, and tokens increase in grant order', async () => {
     await a.create('/mutex', '0');

@@ -10,18 +10,10 @@ import type { CallOptions } from '../dispatcher';
 import { PeerRequest, ScriptedPeer, eventually, stat, usePeerFixture } from '../scripted-peer.test';
 import { ClusterLockDriver, ClusterLockGrant } from './cluster-driver';
 import { LeaderInfo, leaderOf } from './election';
+import { rejection } from '../testing/errors';
 
 const { startPeer, connect } = usePeerFixture();
 
-async function rejection(promise: Promise<unknown>): Promise<HikariError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** The requests of the lock ops, as [op, args], in arrival order. */
 function lockRequests(peer: ScriptedPeer): Array<[string, Record<string, unknown>]> {

@@ -11,6 +11,7 @@ import { RedisPeer, startRedis } from '../../../../bench/lib/peers/redis';
 import { describeLockContract } from '../testing/lock-contract';
 import { RedisLockDriver } from './redis-driver';
 import type { LockGrant } from './types';
+import { rejection } from '../testing/errors';
 
 /** redis-server may have to be installed by apt-get first. */
 const START_MS = 5 * 60_000;
@@ -40,15 +41,6 @@ async function connect(): Promise<Redis> {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function rejection(promise: Promise<unknown>): Promise<HikariError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describeLockContract(
   'RedisLockDriver (redis-server)',

@@ -20,6 +20,7 @@ import {
   REDIS_LEASE_MS_DEFAULT,
 } from './redis-driver';
 import type { LockGrant } from './types';
+import { rejection } from '../testing/errors';
 
 let nextPort = 46_000;
 const clientsToClose: Redis[] = [];
@@ -47,15 +48,6 @@ async function until(condition: () => boolean, ms: number, what: string): Promis
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<HikariError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 function thrown(fn: () => unknown): HikariError {
   try {

@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import { DistributedLock, withLock } from '../locks/lock';
 import type { AcquireOptions, LockDriver, LockGrant } from '../locks/types';
+import { rejection } from './errors';
 
 export interface LockCapabilities {
   /** `mode: 'shared'`: read-write locks. */
@@ -501,15 +502,6 @@ export function describeLockContract(
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<HikariError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HikariError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Whether `promise` settles within `ms` (it is left running either way). */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {

@@ -10,3 +10,14 @@ export function rejection(run: () => unknown): HikariError {
   }
   throw new Error('expected a HikariError');
 }
+
+/** The code of the HikariError `run` throws, or 'ok' when it returns. */
+export function outcomeCode(run: () => unknown): string {
+  try {
+    run();
+    return 'ok';
+  } catch (error) {
+    if (error instanceof HikariError) return error.code;
+    throw error;
+  }
+}
