@@ -68,7 +68,7 @@ describe('StateCache', () => {
     expect((await cache.getMany([k]))[0]!.toString()).toBe('created');
   });
 
-  it('stays within its byte budget, least recently used out first', async () => {
+  it('stays within its byte budget, oldest unreferenced out first', async () => {
     const store = new SlowStore();
     const cache = new StateCache(store, 2_000);
     for (let i = 0; i < 100; i++) write(store, cache, [[statKey(`/n${i}`), Buffer.alloc(100)]]);
@@ -79,6 +79,35 @@ describe('StateCache', () => {
     expect(store.reads).toBe(readsBefore); // recent: cached
     await cache.getMany([statKey('/n0')]);
     expect(store.reads).toBe(readsBefore + 1); // old: evicted, read from the store
+  });
+
+  it('gives a record read since it came in a second chance over older unread ones (CLOCK)', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store, 1_000);
+    const key = (i: number) => statKey(`/n${i}`);
+    for (let i = 0; i < 5; i++) write(store, cache, [[key(i), Buffer.alloc(100)]]); // 5 × ~170 bytes fit
+    await cache.getMany([key(0)]); // the oldest is read: referenced
+    write(store, cache, [[key(5), Buffer.alloc(100)]]); // over budget: /n0 goes round, /n1 goes
+    const readsBefore = store.reads;
+    await cache.getMany([key(0)]);
+    expect(store.reads).toBe(readsBefore); // kept
+    await cache.getMany([key(1)]);
+    expect(store.reads).toBe(readsBefore + 1); // evicted
+    expect(cache.sizeBytes).toBeLessThanOrEqual(1_000);
+  });
+
+  it('replacing a cached record keeps the byte count exact; an oversized value is dropped, not kept stale', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store);
+    const k = statKey('/v');
+    write(store, cache, [[k, Buffer.alloc(10)]]);
+    const small = cache.sizeBytes;
+    write(store, cache, [[k, Buffer.alloc(30)]]);
+    expect(cache.sizeBytes).toBe(small + 20);
+    write(store, cache, [[k, Buffer.alloc(64 * 1024)]]);
+    expect(cache.size).toBe(0);
+    expect(cache.sizeBytes).toBe(0);
+    expect((await cache.getMany([k]))[0]!.length).toBe(64 * 1024); // read from the store
   });
 
   it('clear() forgets everything (a snapshot replaced the state)', async () => {
