@@ -44,6 +44,9 @@ export function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
+/** Above this ratio between a panel's largest and smallest positive value, the panel's scale is logarithmic (the small bars stay readable). */
+export const LOG_SCALE_RATIO = 30;
+
 /** The smallest of 1, 2, 2.5, 5 × 10^k that is ≥ `value` / TICKS: a round tick step. */
 export function niceStep(max: number): number {
   if (!(max > 0)) return 1;
@@ -68,18 +71,42 @@ function text(x: number, y: number, content: string, attrs = ''): string {
   return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${FONT} ${attrs}>${escapeXml(content)}</text>`;
 }
 
+interface Axis {
+  /** 0 (bottom) .. 1 (top) for a value. */
+  position(value: number): number;
+  ticks: number[];
+}
+
+function linearAxis(max: number): Axis {
+  const step = niceStep(max);
+  const top = Math.max(step, Math.ceil(max / step) * step);
+  const ticks: number[] = [];
+  for (let t = 0; t <= top + step / 2; t += step) ticks.push(t);
+  return { position: (v) => Math.max(0, v) / top, ticks };
+}
+
+/** Decades from below `min` to above `max`; a bar starts at the bottom decade. */
+function logAxis(min: number, max: number): Axis {
+  const low = Math.floor(Math.log10(min));
+  const high = Math.max(low + 1, Math.ceil(Math.log10(max)));
+  const ticks = Array.from({ length: high - low + 1 }, (_, i) => 10 ** (low + i));
+  return { position: (v) => (v > 0 ? Math.max(0, (Math.log10(v) - low) / (high - low)) : 0), ticks };
+}
+
 function renderPanel(panel: ChartPanel, top: number, systems: readonly string[], colors: Map<string, string>): string[] {
   const out: string[] = [text(MARGIN_LEFT, top + 18, panel.title, 'font-size="15" font-weight="bold"')];
   const plotTop = top + PANEL_TITLE_HEIGHT + 14;
   const plotBottom = top + PANEL_HEIGHT - AXIS_LABEL_HEIGHT;
   const plotWidth = WIDTH - MARGIN_LEFT - MARGIN_RIGHT;
-  const max = Math.max(0, ...panel.groups.flatMap((g) => g.values.map((v) => v.value)).filter(Number.isFinite));
-  const step = niceStep(max);
-  const top_ = Math.max(step, Math.ceil(max / step) * step);
-  const y = (v: number) => plotBottom - (v / top_) * (plotBottom - plotTop);
-  for (let t = 0; t <= top_ + step / 2; t += step) {
+  const values = panel.groups.flatMap((g) => g.values.map((v) => v.value)).filter((v) => Number.isFinite(v) && v > 0);
+  const max = Math.max(0, ...values);
+  const log = values.length > 0 && max / Math.min(...values) > LOG_SCALE_RATIO;
+  const axis = log ? logAxis(Math.min(...values), max) : linearAxis(max);
+  const y = (v: number) => plotBottom - axis.position(v) * (plotBottom - plotTop);
+  if (log) out[0] = text(MARGIN_LEFT, top + 18, `${panel.title} — log scale`, 'font-size="15" font-weight="bold"');
+  for (const t of axis.ticks) {
     out.push(`<line x1="${MARGIN_LEFT}" x2="${WIDTH - MARGIN_RIGHT}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#e3e3e3"/>`);
-    out.push(text(MARGIN_LEFT - 6, y(t) + 4, panel.format(t), 'font-size="11" text-anchor="end" fill="#555"'));
+    out.push(text(MARGIN_LEFT - 6, y(t) + 4, t === 0 ? '0' : panel.format(t), 'font-size="11" text-anchor="end" fill="#555"'));
   }
   const groupWidth = plotWidth / Math.max(1, panel.groups.length);
   const barWidth = Math.min(48, (groupWidth * 0.8) / Math.max(1, systems.length));

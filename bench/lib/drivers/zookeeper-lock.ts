@@ -13,7 +13,8 @@
  * Connection losses (a server died): reads are retried once the client has reconnected to another
  * server (the session, and so the ephemeral children, survive for the session timeout); a create whose
  * answer was lost is recovered by looking for our `<guid>` among the children (the recipe's "protected"
- * create), not created twice. When the driver cannot be sure to have cleaned up (a delete that fails,
+ * create), not created twice; a delete whose answer was lost is sent again once reconnected (NO_NODE
+ * then means it had applied). When the driver cannot be sure to have cleaned up (a delete that fails,
  * a session that expired), it closes its session — which deletes its ephemeral children — and opens a
  * new one for the next acquire: a leftover child would block the lock forever.
  */
@@ -23,6 +24,8 @@ import { connected, connectZooKeeper, zk, zkCode } from './zookeeper-client';
 import { BenchError, BenchLockDriver, BenchLockGrant, lockTimeout, Opened, openAll } from './types';
 
 export const ZK_LOCK_ROOT = '/hk-bench-locks';
+/** How long a release whose delete lost its connection tries again (Curator's "guaranteed delete"). */
+export const RELEASE_RETRY_MS = 10_000;
 /** Digits of a sequential node's suffix. */
 const SEQUENCE_DIGITS = 10;
 
@@ -89,11 +92,25 @@ export class ZooKeeperLockDriver implements BenchLockDriver<ZooKeeperLockGrant> 
   async release(grant: ZooKeeperLockGrant): Promise<void> {
     const c = this.client;
     if (c === null) throw new BenchError('LOCK_NOT_HELD', `ZooKeeper: the session holding ${grant.path} was closed`);
-    try {
-      await zk.remove(c, grant.path);
-    } catch (e) {
-      this.dropSession();
-      throw e;
+    const deadline = Date.now() + RELEASE_RETRY_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await zk.remove(c, grant.path);
+        return;
+      } catch (e) {
+        const code = zkCode(e);
+        if (code === Exception.NO_NODE && attempt > 1) return; // the lost delete had applied
+        if (code === Exception.CONNECTION_LOSS && Date.now() < deadline) {
+          try {
+            await connected(c, deadline - Date.now());
+            continue;
+          } catch {
+            // not reconnected in time: below
+          }
+        }
+        this.dropSession();
+        throw e;
+      }
     }
   }
 
@@ -150,9 +167,19 @@ export class ZooKeeperLockDriver implements BenchLockDriver<ZooKeeperLockGrant> 
         }
         if (code !== Exception.CONNECTION_LOSS || Date.now() >= deadline) throw e;
         await connected(c, deadline - Date.now());
-        const mine = (await this.read(c, deadline, () => zk.getChildren(c, dir))).find((child) => child.startsWith(prefix));
+        const mine = (await this.childrenOrNone(c, dir, deadline)).find((child) => child.startsWith(prefix));
         if (mine !== undefined) return mine;
       }
+    }
+  }
+
+  /** The lock node's children; none if it does not exist (the lost create was the lock's first: it created nothing). */
+  private async childrenOrNone(c: Client, dir: string, deadline: number): Promise<string[]> {
+    try {
+      return await this.read(c, deadline, () => zk.getChildren(c, dir));
+    } catch (e) {
+      if (zkCode(e) === Exception.NO_NODE) return [];
+      throw e;
     }
   }
 
