@@ -4,7 +4,7 @@
  * notes on who pays for durability.
  */
 import { CpuShares, OTHER_LABEL, SELF_LABEL } from './cpu';
-import { formatCount } from './report';
+import { Column, formatCount, makeTable, Table } from './report';
 import { systemNamed } from './systems';
 import { BenchSystem, RunningSystem, withSystem } from './systems/types';
 import { WorkloadContext } from './workload';
@@ -47,8 +47,19 @@ export function serverCpuText(cpu: CpuShares, leader?: string): string {
   return labels.map((l) => `${l}${l === leader ? '*' : ''} ${cpu[l].toFixed(0)}`).join(' / ');
 }
 
-export function cpuOf(cpu: CpuShares, label: string): string {
+function cpuOf(cpu: CpuShares, label: string): string {
   return cpu[label] === undefined ? '-' : cpu[label].toFixed(0);
+}
+
+/** The CPU table of a comparison: one row per measured interval, `first` naming it (scenario, phase). */
+export function cpuTable<R extends { label: string; cpuPercent: CpuShares; leader?: string }>(first: Column<R>, rows: readonly R[]): Table {
+  return makeTable<R>([
+    first,
+    { header: 'system', align: 'left', value: (r) => r.label },
+    { header: 'CPU % of each server process', align: 'left', value: (r) => serverCpuText(r.cpuPercent, r.leader) },
+    { header: 'bench', value: (r) => cpuOf(r.cpuPercent, SELF_LABEL) },
+    { header: 'other', value: (r) => cpuOf(r.cpuPercent, OTHER_LABEL) },
+  ], rows, 'CPU during each measured interval (% of one core; * = the leader; other = the rest of the machine):');
 }
 
 /** Who pays for durability, one line per system of the run. */

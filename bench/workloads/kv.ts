@@ -18,9 +18,9 @@
 import { tmpdir } from 'node:os';
 import { Chart } from '../lib/chart';
 import { errorCode, PhaseResult, PHASE_COLUMNS, phaseRecord, RAFT_LOOP_COLUMNS, runClosedLoop } from '../lib/closed-loop';
-import { cpuOf, durabilityNotes, forEachSystem, ratioText, serverCpuText, SystemRun } from '../lib/comparison';
+import { cpuTable, durabilityNotes, forEachSystem, ratioText, SystemRun } from '../lib/comparison';
 import { fileSystemType } from '../lib/cluster';
-import { CpuMeter, OTHER_LABEL, SELF_LABEL } from '../lib/cpu';
+import { CpuMeter } from '../lib/cpu';
 import { KvDriver } from '../lib/drivers/types';
 import { RaftMeter } from '../lib/raft-meter';
 import { Column, formatCount, formatMs, makeTable, Progress, Table } from '../lib/report';
@@ -258,13 +258,7 @@ async function runWorkload(ctx: WorkloadContext): Promise<WorkloadResult> {
   ];
   const tables: Table[] = [
     makeTable(columns, rows),
-    makeTable<Row>([
-      { header: 'phase', align: 'left', value: (r) => r.phase },
-      { header: 'system', align: 'left', value: (r) => r.label },
-      { header: 'CPU % of each server process', align: 'left', value: (r) => serverCpuText(r.cpuPercent, r.leader) },
-      { header: 'bench', value: (r) => cpuOf(r.cpuPercent, SELF_LABEL) },
-      { header: 'other', value: (r) => cpuOf(r.cpuPercent, OTHER_LABEL) },
-    ], rows, 'CPU during each measured interval (% of one core; * = the leader):'),
+    cpuTable<Row>({ header: 'phase', align: 'left', value: (r) => r.phase }, rows),
   ];
   if (hikari) tables.push(makeTable(RAFT_LOOP_COLUMNS, hikari.result.phases, `HikariKeeper: the leader's Raft loop (${hikari.result.phases[0]?.leader ?? '?'}, from its /metrics) in each measured interval:`));
   const failures = runs.flatMap((r) => r.result.check.mismatches.map((m) => `${r.system.label}: ${m.path}: expected ${JSON.stringify(m.expected.map((v) => v.replace(/\.+$/, '')))}, got ${JSON.stringify(m.actual.replace(/\.+$/, ''))}`));

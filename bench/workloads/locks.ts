@@ -19,8 +19,8 @@
  */
 import { Chart } from '../lib/chart';
 import { PhaseResult, RAFT_LOOP_COLUMNS, runClosedLoop } from '../lib/closed-loop';
-import { countsText, cpuOf, durabilityNotes, forEachSystem, ratioText, serverCpuText, SystemRun } from '../lib/comparison';
-import { CpuMeter, OTHER_LABEL, SELF_LABEL } from '../lib/cpu';
+import { countsText, cpuTable, durabilityNotes, forEachSystem, ratioText, SystemRun } from '../lib/comparison';
+import { CpuMeter } from '../lib/cpu';
 import { BenchLockDriver } from '../lib/drivers/types';
 import { LatencyRecorder, LatencySummary } from '../lib/latency';
 import { RaftMeter } from '../lib/raft-meter';
@@ -196,13 +196,7 @@ async function runWorkload(ctx: WorkloadContext): Promise<WorkloadResult> {
   const all = runs.flatMap((r) => r.result.phases);
   const tables: Table[] = [
     makeTable(COLUMNS, rows),
-    makeTable<LockPhase>([
-      { header: 'scenario', align: 'left', value: (r) => r.scenario },
-      { header: 'system', align: 'left', value: (r) => r.label },
-      { header: 'CPU % of each server process', align: 'left', value: (r) => serverCpuText(r.cpuPercent, r.leader) },
-      { header: 'bench', value: (r) => cpuOf(r.cpuPercent, SELF_LABEL) },
-      { header: 'other', value: (r) => cpuOf(r.cpuPercent, OTHER_LABEL) },
-    ], all, 'CPU during each measured interval (% of one core; * = the leader):'),
+    cpuTable<LockPhase>({ header: 'scenario', align: 'left', value: (r) => r.scenario }, all),
   ];
   const hikari = runs.find((r) => r.system.name === 'hikarikeeper');
   if (hikari) tables.push(makeTable(RAFT_LOOP_COLUMNS, hikari.result.phases, `HikariKeeper: the leader's Raft loop (${hikari.result.phases[0]?.leader ?? '?'}, from its /metrics):`));

@@ -6,10 +6,9 @@
  * acknowledged writes all read back. Also the launcher's leader / kill / restart / stop.
  */
 import { existsSync } from 'node:fs';
-import { checkKv, KV_PHASES, runKv } from '../../workloads/kv';
 import { ensureDebianPackage } from '../peers/debian';
 import { EtcdCluster, startEtcd } from '../peers/etcd';
-import { describeIfInstallable, runExclusion } from '../testing/peer-tests';
+import { describeIfInstallable, kvDriverTests, lockDriverTests } from '../testing/peer-tests';
 import { openEtcd3 } from './etcd-client';
 import { openEtcdKvDrivers } from './etcd-kv';
 import { EtcdLockDriver, openEtcdLockDrivers } from './etcd-lock';
@@ -31,23 +30,7 @@ describeEtcd('etcd drivers against a real etcd (1 member)', () => {
     await cluster?.stop();
   });
 
-  test('8 workers on 3 keys: never two holders of a key at once (shared counter), tokens strictly increasing per key', async () => {
-    const run = await runExclusion(locks.drivers, ['ex:a', 'ex:b', 'ex:c'], 25);
-    expect(run).toEqual({ grants: 200, overlaps: 0, violations: [], maxHolders: 1 });
-  });
-
-  test('a second acquire waits in the queue until the holder releases, then gets a larger token', async () => {
-    const [a, b] = locks.drivers;
-    const first = await a.acquire('queue', { waitMs: 5_000 });
-    let granted = false;
-    const second = b.acquire('queue', { waitMs: 5_000 }).then((g) => ((granted = true), g));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(granted).toBe(false);
-    await a.release(first);
-    const g = await second;
-    expect(g.token).toBeGreaterThan(first.token);
-    await b.release(g);
-  });
+  lockDriverTests(() => locks.drivers);
 
   test('a wait that times out fails with LOCK_TIMEOUT and leaves no waiting key behind', async () => {
     const [a, b] = locks.drivers;
@@ -73,33 +56,7 @@ describeEtcd('etcd drivers against a real etcd (1 member)', () => {
     await locks.drivers[0].release(g);
   });
 
-  test('kv driver: create fails on an existing key, set overwrites, get (linearizable) and getStale read, null for a missing key', async () => {
-    const { drivers: [kv], close } = await openEtcdKvDrivers(cluster.endpoints, 1);
-    try {
-      await kv.create('/t/a', 'one');
-      await expect(kv.create('/t/a', 'two')).rejects.toMatchObject({ code: 'NODE_EXISTS' });
-      await kv.set('/t/a', 'three');
-      expect(await kv.get('/t/a')).toBe('three');
-      expect(await kv.getStale('/t/a')).toBe('three');
-      expect(await kv.get('/t/missing')).toBeNull();
-    } finally {
-      await close();
-    }
-  });
-
-  test('a small kv run: every phase runs without errors and every acknowledged write reads back', async () => {
-    const { drivers, close } = await openEtcdKvDrivers(cluster.endpoints, 5);
-    try {
-      const run = await runKv(drivers.slice(1), { seconds: 0.3, warmupSeconds: 0 });
-      expect(run.phases.map((p) => [p.phase, p.errors])).toEqual(KV_PHASES.map((p) => [p, 0]));
-      for (const p of run.phases) expect(p.ops).toBeGreaterThan(0);
-      const check = await checkKv(drivers[0], run.ledger);
-      expect(check.mismatches).toEqual([]);
-      expect(check.checked).toBeGreaterThanOrEqual(run.phases[0].ops);
-    } finally {
-      await close();
-    }
-  });
+  kvDriverTests((n) => openEtcdKvDrivers(cluster.endpoints, n));
 
   test('the launcher: the only member leads; kill -9, restart on its data (the keys survive), stop removes everything', async () => {
     expect((await cluster.leader()).name).toBe('etcd1');

@@ -6,10 +6,9 @@
  * connection; the kv driver's semantics, and a small kv run whose acknowledged writes all read back.
  */
 import { existsSync } from 'node:fs';
-import { checkKv, KV_PARENT_PATHS, KV_PHASES, runKv } from '../../workloads/kv';
 import { ensureDebianFile } from '../peers/debian';
 import { startZooKeeper, ZOOKEEPER_JAR, ZooKeeperEnsemble } from '../peers/zookeeper';
-import { describeIfInstallable, runExclusion } from '../testing/peer-tests';
+import { describeIfInstallable, kvDriverTests, lockDriverTests } from '../testing/peer-tests';
 import { Opened } from './types';
 import { connectZooKeeper, sync, zk } from './zookeeper-client';
 import { openZooKeeperKvDrivers } from './zookeeper-kv';
@@ -31,23 +30,7 @@ describeZooKeeper('ZooKeeper drivers against a real ZooKeeper (1 server)', () =>
     await ensemble?.stop();
   });
 
-  test('8 workers on 3 keys: never two holders of a key at once (shared counter), tokens strictly increasing per key', async () => {
-    const run = await runExclusion(locks.drivers, ['ex:a', 'ex:b', 'ex:c'], 25);
-    expect(run).toEqual({ grants: 200, overlaps: 0, violations: [], maxHolders: 1 });
-  });
-
-  test('a second acquire waits for its predecessor to go, then gets a larger token', async () => {
-    const [a, b] = locks.drivers;
-    const first = await a.acquire('queue', { waitMs: 5_000 });
-    let granted = false;
-    const second = b.acquire('queue', { waitMs: 5_000 }).then((g) => ((granted = true), g));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(granted).toBe(false);
-    await a.release(first);
-    const g = await second;
-    expect(g.token).toBeGreaterThan(first.token);
-    await b.release(g);
-  });
+  lockDriverTests(() => locks.drivers);
 
   test('a wait that times out fails with LOCK_TIMEOUT and deletes its child', async () => {
     const [a, b] = locks.drivers;
@@ -86,33 +69,7 @@ describeZooKeeper('ZooKeeper drivers against a real ZooKeeper (1 server)', () =>
     }
   });
 
-  test('kv driver: create fails on an existing node, set overwrites, get (sync + getData) and getStale read, null for a missing node', async () => {
-    const { drivers: [kv], close } = await openZooKeeperKvDrivers(ensemble.connectionString, 1, ['/t']);
-    try {
-      await kv.create('/t/a', 'one');
-      await expect(kv.create('/t/a', 'two')).rejects.toMatchObject({ name: 'NODE_EXISTS' });
-      await kv.set('/t/a', 'three');
-      expect(await kv.get('/t/a')).toBe('three');
-      expect(await kv.getStale('/t/a')).toBe('three');
-      expect(await kv.get('/t/missing')).toBeNull();
-    } finally {
-      await close();
-    }
-  });
-
-  test('a small kv run: every phase runs without errors and every acknowledged write reads back', async () => {
-    const { drivers, close } = await openZooKeeperKvDrivers(ensemble.connectionString, 5, KV_PARENT_PATHS);
-    try {
-      const run = await runKv(drivers.slice(1), { seconds: 0.3, warmupSeconds: 0 });
-      expect(run.phases.map((p) => [p.phase, p.errors])).toEqual(KV_PHASES.map((p) => [p, 0]));
-      for (const p of run.phases) expect(p.ops).toBeGreaterThan(0);
-      const check = await checkKv(drivers[0], run.ledger);
-      expect(check.mismatches).toEqual([]);
-      expect(check.checked).toBeGreaterThanOrEqual(run.phases[0].ops);
-    } finally {
-      await close();
-    }
-  });
+  kvDriverTests((n, parents) => openZooKeeperKvDrivers(ensemble.connectionString, n, parents));
 
   test('the launcher: the standalone server leads, and stop ends the JVM and removes the data', async () => {
     const leader = await ensemble.leader();

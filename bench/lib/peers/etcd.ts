@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianPackage } from './debian';
-import { exitWatch, PeerGroup, PeerProcess, waitFor } from './peer-process';
+import { PeerGroup, PeerProcess, waitFor } from './peer-process';
 import { PEER_HOST, withFreePorts } from './ports';
 
 /** Time for a started cluster to elect a leader and answer /health. */
@@ -134,14 +134,7 @@ async function startOnce(binary: string, version: string, size: number, ports: n
     stop: () => group.stop(),
   };
 
-  try {
-    for (const m of members) m.process.start();
-    const failed = exitWatch(members.map((m) => m.process));
-    await waitFor('etcd cluster start', async () => ((await Promise.all(members.map((m) => healthy(m.clientUrl)))).every(Boolean) ? true : null), ETCD_START_TIMEOUT_MS, failed);
-  } catch (error) {
-    await group.stop();
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${group.tails()}`);
-  }
+  await group.startAll((failed) => waitFor('etcd cluster start', async () => ((await Promise.all(members.map((m) => healthy(m.clientUrl)))).every(Boolean) ? true : null), ETCD_START_TIMEOUT_MS, failed));
   return cluster;
 }
 

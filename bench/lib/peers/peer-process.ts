@@ -138,6 +138,20 @@ export class PeerGroup {
     return this.processes.map((p) => `--- ${p.label} ---\n${p.tail()}`).join('\n');
   }
 
+  /**
+   * Starts every process and waits for `ready` (given a `failed()` that names a process that exited
+   * meanwhile). If that fails, stops the group and throws the reason with every process's last lines.
+   */
+  async startAll<T>(ready: (failed: () => string | null) => Promise<T>): Promise<T> {
+    try {
+      for (const p of this.processes) p.start();
+      return await ready(exitWatch(this.processes));
+    } catch (error) {
+      await this.stop();
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${this.tails()}`);
+    }
+  }
+
   /** Stops every process and removes the folder (if owned); idempotent. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {

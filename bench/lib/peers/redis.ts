@@ -13,7 +13,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianPackage } from './debian';
-import { exitWatch, PeerGroup, waitFor } from './peer-process';
+import { PeerGroup, waitFor } from './peer-process';
 import { PEER_HOST, withFreePorts } from './ports';
 
 export const REDIS_HOST = PEER_HOST;
@@ -55,13 +55,7 @@ async function startOnce(binary: string, port: number, dir: string | undefined):
   if (!ownDir) mkdirSync(workDir, { recursive: true });
   const group = new PeerGroup('redis-server', workDir, ownDir);
   const server = group.add('redis', binary, ['--port', String(port), '--bind', REDIS_HOST, '--dir', workDir, '--save', '', '--appendonly', 'no', '--daemonize', 'no']);
-  try {
-    server.start();
-    await waitFor(`redis-server on port ${port}`, async () => ((await answersPing(port)) ? true : null), REDIS_START_TIMEOUT_MS, exitWatch([server]));
-  } catch (error) {
-    await group.stop();
-    throw new Error(`${error instanceof Error ? error.message : String(error)}: it did not start\n${server.tail()}`);
-  }
+  await group.startAll((failed) => waitFor(`redis-server on port ${port}`, async () => ((await answersPing(port)) ? true : null), REDIS_START_TIMEOUT_MS, failed));
   return { port, host: REDIS_HOST, pid: server.pid ?? -1, tail: () => server.tail(), stop: () => group.stop() };
 }
 

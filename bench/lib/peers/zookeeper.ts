@@ -20,7 +20,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianFile, findBinary } from './debian';
-import { exitWatch, PeerGroup, PeerProcess, waitFor } from './peer-process';
+import { PeerGroup, PeerProcess, waitFor } from './peer-process';
 import { PEER_HOST, withFreePorts } from './ports';
 
 /** The server's jar from Debian's zookeeper package (its manifest names its dependencies' jars). */
@@ -147,18 +147,11 @@ async function startOnce(java: string, size: number, ports: number[]): Promise<Z
     stop: () => group.stop(),
   };
 
-  try {
-    for (const s of servers) s.process.start();
-    const failed = exitWatch(servers.map((s) => s.process));
-    const answers = await waitFor('ZooKeeper ensemble start', async () => {
-      const all = await Promise.all(servers.map((s) => srvr(s.clientPort)));
-      return all.every((a) => a !== null) && all.some((a) => a!.mode === 'leader' || a!.mode === 'standalone') ? all : null;
-    }, ZOOKEEPER_START_TIMEOUT_MS, failed);
-    version = answers[0]!.version;
-  } catch (error) {
-    await group.stop();
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${group.tails()}`);
-  }
+  const answers = await group.startAll((failed) => waitFor('ZooKeeper ensemble start', async () => {
+    const all = await Promise.all(servers.map((s) => srvr(s.clientPort)));
+    return all.every((a) => a !== null) && all.some((a) => a!.mode === 'leader' || a!.mode === 'standalone') ? all : null;
+  }, ZOOKEEPER_START_TIMEOUT_MS, failed));
+  version = answers[0]!.version;
   return ensemble;
 }
 
