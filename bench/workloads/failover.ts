@@ -175,7 +175,7 @@ const COLUMNS: readonly Column<Row>[] = [
   { header: 'every worker p50 ms', value: (r) => formatMs(r.result.perWorker.p50Ms) },
   { header: 'every worker p99 ms', value: (r) => formatMs(r.result.perWorker.p99Ms) },
   { header: 'every worker max ms', value: (r) => formatMs(r.result.perWorker.maxMs) },
-  { header: 'not back in 30 s', value: (r) => formatCount(r.result.kills.reduce((n, k) => n + k.notRecovered, 0)) },
+  { header: `not back in ${RECOVERY_TIMEOUT_MS / 1000} s`, value: (r) => formatCount(r.result.kills.reduce((n, k) => n + k.notRecovered, 0)) },
   { header: 'cycles/s (whole run)', value: (r) => formatCount(r.result.opsPerSecond) },
   { header: 'HikariKeeper / this: worker p99', value: (r) => r.ratio },
 ];

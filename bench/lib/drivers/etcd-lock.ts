@@ -86,9 +86,6 @@ export class EtcdLockDriver implements BenchLockDriver<EtcdLockGrant> {
 
 /** `n` lock drivers, worker i first calling member i mod members (spread like the other systems' clients). */
 export async function openEtcdLockDrivers(endpoints: readonly string[], n: number): Promise<Opened<EtcdLockDriver>> {
-  const drivers = await openAll(n, async (i) => {
-    const driver = new EtcdLockDriver(openEtcd3(endpoints), new V3LockClient(endpoints, i));
-    return driver;
-  }, (d) => d.close());
+  const drivers = await openAll(n, async (i) => new EtcdLockDriver(openEtcd3(endpoints), new V3LockClient(endpoints, i)), (d) => d.close());
   return { drivers, close: async () => void (await Promise.allSettled(drivers.map((d) => d.close()))) };
 }

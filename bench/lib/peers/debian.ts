@@ -1,8 +1,8 @@
 /**
- * Makes sure a program from a Debian package is installed, for the peers the benchmarks and tests
- * compare against (redis-server, etcd, ZooKeeper's jar, ...). Looks on PATH, /usr/sbin and /usr/bin (or
- * at the given path); if it is not there, installs the package with apt-get (through sudo unless running as root), synchronously, and
- * fails with apt's own last lines when that does not work.
+ * Makes sure a program (or a file) from a Debian package is installed, for the peers the benchmarks
+ * and tests compare against (redis-server, etcd, ZooKeeper's jar, ...). Looks on PATH, /usr/sbin and
+ * /usr/bin (or at the given path); if it is not there, installs the package with apt-get (through sudo
+ * unless running as root), synchronously, and fails with apt's own last lines when that does not work.
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
