@@ -3,8 +3,12 @@
  *
  * Prints a header (what runs, on what machine), a status line while the workload runs, then its
  * table and notes, and appends one JSON line per row to `--out` (bench/results/<workload>.jsonl by
- * default). Exit codes: 0 done, 1 the run failed (an error, a failed check), 2 bad command line.
+ * default); a workload that compares systems also writes its chart next to it (`<out>.svg`, the
+ * latest run's). Exit codes: 0 done, 1 the run failed (an error, a failed check), 2 bad command line.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { renderSvg } from './lib/chart';
 import { parseCommand, USAGE } from './lib/options';
 import { appendResults, describeMachine, Progress, renderTable, runMetadata } from './lib/report';
 import { WORKLOADS } from './workloads';
@@ -54,8 +58,19 @@ async function main(argv: readonly string[]): Promise<number> {
   else {
     appendResults(out, workload.name, meta, params, result.records);
     console.log(`results appended to ${out}`);
+    if (result.chart !== undefined) {
+      const svg = chartPath(out);
+      mkdirSync(dirname(svg), { recursive: true });
+      writeFileSync(svg, renderSvg({ ...result.chart, subtitle: result.chart.subtitle ?? `${describeMachine(meta)}, ${meta.at.slice(0, 10)}` }));
+      console.log(`chart written to ${svg}`);
+    }
   }
   return 0;
+}
+
+/** bench/results/locks.jsonl → bench/results/locks.svg. */
+function chartPath(out: string): string {
+  return `${out.replace(/\.jsonl?$/, '')}.svg`;
 }
 
 main(process.argv.slice(2)).then(

@@ -1,7 +1,8 @@
-import { HikariClient } from '@hikarikeeper/client';
 import { BenchCluster, startCluster } from './lib/cluster';
+import { HikariKeeperKvDriver, openHikariKeeperKvDrivers } from './lib/drivers/hikarikeeper-kv';
+import { Opened } from './lib/drivers/types';
 import { RaftMeter } from './lib/raft-meter';
-import { checkKv, KV_PHASES, kvValue, KvRun, runKv } from './workloads/kv';
+import { checkKv, KV_PARENT_PATHS, KV_PHASES, kvValue, KvRun, runKv } from './workloads/kv';
 
 /**
  * The kv driver on a small run (4 clients, ~1 s per phase) against 3 real server processes: the
@@ -10,18 +11,20 @@ import { checkKv, KV_PHASES, kvValue, KvRun, runKv } from './workloads/kv';
 describe('kv workload driver on a 3-node cluster of real processes', () => {
   let cluster: BenchCluster;
   let run: KvRun;
-  let reader: HikariClient;
+  let opened: Opened<HikariKeeperKvDriver>;
+  let reader: HikariKeeperKvDriver;
 
   beforeAll(async () => {
     cluster = await startCluster({ nodes: 3 });
     const leader = await cluster.leader();
     const raft = new RaftMeter(() => cluster.processes.node(leader).admin);
-    run = await runKv(cluster, { clients: 4, seconds: 1, warmupSeconds: 0.2, raft });
-    reader = await HikariClient.connect({ endpoints: cluster.endpoints, clusterId: cluster.clusterId });
+    opened = await openHikariKeeperKvDrivers(cluster, 5, KV_PARENT_PATHS);
+    reader = opened.drivers[0];
+    run = await runKv(opened.drivers.slice(1), { seconds: 1, warmupSeconds: 0.2, raft });
   });
 
   afterAll(async () => {
-    await reader?.close();
+    await opened?.close();
     await cluster?.stop();
   });
 

@@ -3,6 +3,7 @@
  * the command line, parsed and checked in one place. Decides only; the CLI prints and exits.
  */
 import { parseArgs } from 'node:util';
+import { parseSystems, systemNamed } from './systems';
 import { BenchOptions } from './workload';
 
 export const CLIENTS_DEFAULT = 64;
@@ -26,14 +27,29 @@ export const SERVICES_MAX = 10_000;
 export const KILLS_DEFAULT = 30;
 export const KILLS_MAX = 1_000;
 
-/** Defaults that differ by workload: discovery has 100 watchers and instances with a 2 s session timeout. */
-const WORKLOAD_DEFAULTS: Record<string, { watchers?: number; sessionTimeoutMs?: number }> = {
+/** Keys of the lock scenarios: A (little contention), B (heavy contention). */
+export const LOCK_KEYS_DEFAULT = [10_000, 4];
+export const LOCK_KEYS_MAX = 1_000_000;
+/** Lock scenarios in one run at most. */
+export const LOCK_SCENARIOS_MAX = 8;
+
+/**
+ * Defaults that differ by workload: discovery has 100 watchers and instances with a 2 s session
+ * timeout; failover kills 5 leaders, 5 s of steady load before each; the comparisons' systems.
+ */
+const WORKLOAD_DEFAULTS: Record<string, { watchers?: number; sessionTimeoutMs?: number; kills?: number; systems?: string; seconds?: number }> = {
   discovery: { watchers: 100, sessionTimeoutMs: 2_000 },
+  locks: { systems: 'hikari,redis,etcd,zookeeper' },
+  kv: { systems: 'hikari,etcd,zookeeper' },
+  failover: { systems: 'hikari,etcd,zookeeper', kills: 5, seconds: 5 },
 };
 
 export const USAGE = `usage: npm run bench -- <workload> [options]
-  --clients N    concurrent clients, each its own connection (default ${CLIENTS_DEFAULT})
-  --seconds S    measured seconds per phase (default ${SECONDS_DEFAULT})
+  --clients N    concurrent clients, each its own connection (default ${CLIENTS_DEFAULT}); --workers N is the same
+  --systems LIST locks, kv, failover: the systems compared, in order, from hikari, redis (locks only), etcd, zookeeper
+                 (default: locks all four, kv and failover hikari,etcd,zookeeper)
+  --keys LIST    locks: the keys of each scenario, A first (default ${LOCK_KEYS_DEFAULT.join(',')}); failover: the first one
+  --seconds S    measured seconds per phase (default ${SECONDS_DEFAULT}); failover: steady load before each kill (default 5)
   --warmup S     warm-up seconds before each phase (default ${WARMUP_SECONDS_DEFAULT})
   --nodes N      server processes in the cluster (default ${NODES_DEFAULT})
   --out FILE     JSON lines appended here (default bench/results/<workload>.jsonl)
@@ -46,7 +62,8 @@ export const USAGE = `usage: npm run bench -- <workload> [options]
                                 discovery: the killed / closed instances' session timeout (default 2000)
   --instances N  discovery: registered instances (default ${INSTANCES_DEFAULT})
   --services N   discovery: services they are spread over (default ${SERVICES_DEFAULT})
-  --kills N      discovery: instances killed with kill -9, and as many closed and deregistered (default ${KILLS_DEFAULT})`;
+  --kills N      discovery: instances killed with kill -9, and as many closed and deregistered (default ${KILLS_DEFAULT});
+                 failover: leaders killed with kill -9 per system (default 5)`;
 
 export type ParsedCommand =
   | { kind: 'run'; workload: string; options: BenchOptions }
@@ -62,6 +79,9 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
       strict: true,
       options: {
         clients: { type: 'string' },
+        workers: { type: 'string' },
+        systems: { type: 'string' },
+        keys: { type: 'string' },
         seconds: { type: 'string' },
         warmup: { type: 'string' },
         nodes: { type: 'string' },
@@ -86,9 +106,10 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
   const workload = positionals[0];
   const defaults = WORKLOAD_DEFAULTS[workload] ?? {};
   try {
+    if (values.clients !== undefined && values.workers !== undefined) throw new Error('--clients and --workers are the same option: give one');
     const options: BenchOptions = {
-      clients: integer('clients', values.clients, CLIENTS_DEFAULT, 1, CLIENTS_MAX),
-      seconds: seconds('seconds', values.seconds, SECONDS_DEFAULT, false),
+      clients: integer(values.workers !== undefined ? 'workers' : 'clients', values.workers ?? values.clients, CLIENTS_DEFAULT, 1, CLIENTS_MAX),
+      seconds: seconds('seconds', values.seconds, defaults.seconds ?? SECONDS_DEFAULT, false),
       warmupSeconds: seconds('warmup', values.warmup, WARMUP_SECONDS_DEFAULT, true),
       nodes: integer('nodes', values.nodes, NODES_DEFAULT, 1, NODES_MAX),
       out: values.out ?? `bench/results/${workload}.jsonl`,
@@ -99,8 +120,16 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
       sessionTimeoutMs: integer('session-timeout', values['session-timeout'], defaults.sessionTimeoutMs ?? SESSION_TIMEOUT_MS_DEFAULT, 1_000, 600_000),
       instances: integer('instances', values.instances, INSTANCES_DEFAULT, 1, INSTANCES_MAX),
       services: integer('services', values.services, SERVICES_DEFAULT, 1, SERVICES_MAX),
-      kills: integer('kills', values.kills, KILLS_DEFAULT, 1, KILLS_MAX),
+      kills: integer('kills', values.kills, defaults.kills ?? KILLS_DEFAULT, 1, KILLS_MAX),
+      systems: parseSystems(values.systems ?? defaults.systems ?? 'hikari'),
+      keys: values.keys === undefined ? LOCK_KEYS_DEFAULT : integerList('keys', values.keys, 1, LOCK_KEYS_MAX, LOCK_SCENARIOS_MAX),
     };
+    if (values.systems !== undefined && defaults.systems === undefined) throw new Error(`--systems is for the locks, kv and failover workloads, not ${workload}`);
+    for (const name of options.systems) {
+      const system = systemNamed(name);
+      if (workload === 'kv' && !system.kv) throw new Error(`${system.label} is not part of the kv workload (it compares systems that replicate and fsync)`);
+      if (workload === 'failover' && !system.failover) throw new Error(`${system.label} has no leader to kill: it is not part of the failover workload`);
+    }
     if (workload === 'discovery') {
       if (options.services > options.instances) throw new Error(`--services (${options.services}) must not exceed --instances (${options.instances})`);
       if (options.watchers < 1) throw new Error('discovery needs at least one watcher (--watchers)');
@@ -119,6 +148,12 @@ function integer(name: string, text: string | undefined, fallback: number, min: 
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}], got '${text}'`);
   return n;
+}
+
+function integerList(name: string, text: string, min: number, max: number, count: number): number[] {
+  const items = text.split(',').map((t) => t.trim());
+  if (items.length > count) throw new Error(`--${name} takes at most ${count} values, got ${items.length}`);
+  return items.map((t) => integer(name, t, NaN, min, max));
 }
 
 function seconds(name: string, text: string | undefined, fallback: number, zeroAllowed: boolean): number {

@@ -5,7 +5,9 @@
  * `withCluster`), so that each can set them up as it needs (a failover workload kills nodes; a
  * comparison starts Redis or etcd next to HikariKeeper).
  */
+import { Chart } from './chart';
 import { Progress, Table } from './report';
+import { SystemName } from './systems/types';
 
 export interface BenchOptions {
   /** Concurrent clients, each with its own connection, one operation at a time. */
@@ -32,8 +34,12 @@ export interface BenchOptions {
   instances: number;
   /** Services the instances are spread over (the discovery workload). */
   services: number;
-  /** Instances killed with `kill -9`, and as many closed and deregistered (the discovery workload). */
+  /** Instances killed with `kill -9`, and as many closed and deregistered (the discovery workload); leaders killed (failover). */
   kills: number;
+  /** The systems compared, in order (locks, kv, failover). */
+  systems: SystemName[];
+  /** Keys of each lock scenario (A, B, ...), in order (locks; failover runs the first). */
+  keys: number[];
 }
 
 export interface WorkloadContext {
@@ -51,6 +57,8 @@ export interface WorkloadResult {
   notes: string[];
   /** What went wrong (a check that failed): printed, and the run exits 1 without appending records. */
   failures: string[];
+  /** Drawn as an SVG next to the results file (`<out>.svg`). */
+  chart?: Chart;
 }
 
 export interface Workload {

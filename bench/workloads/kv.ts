@@ -1,25 +1,31 @@
 /**
- * `npm run bench -- kv`: the key-value basics against a cluster of real processes, through the SDK.
- * N clients (each its own HikariClient, so its own connection), each one operation at a time, run
- * five phases in order, each a warm-up then a measured interval:
+ * `npm run bench -- kv`: the key-value basics, each system of --systems in turn (HikariKeeper through
+ * its SDK; etcd through etcd3; ZooKeeper through node-zookeeper-client: lib/drivers/*-kv.ts), from the
+ * same load generator. N clients (each its own connection), each one operation at a time, run five
+ * phases in order, each a warm-up then a measured interval:
  *
  *   create     fresh keys /bench/p<j mod 8>/w<client>-<j>, 100-byte values
  *   set        100-byte values over the keys the client created (each key has one writer)
- *   get        linearizable reads (a read index confirmed by the leader) of random created keys
- *   get-stale  reads answered by the connected node from its own state
+ *   get        linearizable reads of random created keys (HikariKeeper: a read index confirmed by the
+ *              leader; etcd: a linearizable Range; ZooKeeper: sync then getData)
+ *   get-stale  reads answered by the connected server from its own state
  *   mixed      90 % linearizable get of a random key, 10 % set of one of the client's keys
  *
  * Every write's outcome goes in a ledger (path → last acknowledged value, plus the values of writes
  * that failed after it, which may or may not have applied), which `checkKv` compares with what
- * linearizable reads return at the end.
+ * linearizable reads return at the end, for every system.
  */
-import { cpus, tmpdir } from 'node:os';
-import { ErrorCode, HikariClient, HikariError } from '@hikarikeeper/client';
-import { formatCpu, phaseRecord, PhaseResult, PHASE_COLUMNS, RAFT_LOOP_COLUMNS, runClosedLoop } from '../lib/closed-loop';
-import { BenchCluster, fileSystemType, withCluster } from '../lib/cluster';
-import { CpuMeter, OTHER_LABEL, SELF_LABEL } from '../lib/cpu';
+import { tmpdir } from 'node:os';
+import { Chart } from '../lib/chart';
+import { errorCode, PhaseResult, PHASE_COLUMNS, phaseRecord, RAFT_LOOP_COLUMNS, runClosedLoop } from '../lib/closed-loop';
+import { cpuTable, durabilityNotes, forEachSystem, ratioText, SystemRun } from '../lib/comparison';
+import { fileSystemType } from '../lib/cluster';
+import { CpuMeter } from '../lib/cpu';
+import { KvDriver } from '../lib/drivers/types';
 import { RaftMeter } from '../lib/raft-meter';
-import { Column, formatCount, makeTable, Progress } from '../lib/report';
+import { Column, formatCount, formatMs, makeTable, Progress, Table } from '../lib/report';
+import { systemNamed } from '../lib/systems';
+import { RunningSystem, SystemName } from '../lib/systems/types';
 import { BenchOptions, Workload, WorkloadContext, WorkloadResult } from '../lib/workload';
 
 /** Parents the keys are spread under (children of one parent are one sorted set on the server). */
@@ -37,19 +43,15 @@ const CHECK_MISMATCHES_KEPT = 20;
 export type KvPhase = 'create' | 'set' | 'get' | 'get-stale' | 'mixed';
 export const KV_PHASES: readonly KvPhase[] = ['create', 'set', 'get', 'get-stale', 'mixed'];
 
-export interface KvTarget {
-  endpoints: readonly string[];
-  clusterId: string;
-}
-
 export interface KvRunOptions {
-  clients: number;
   seconds: number;
   warmupSeconds: number;
   progress?: Progress;
   cpu?: CpuMeter;
   /** Watches the leader's Raft loop in each phase. */
   raft?: RaftMeter;
+  /** The system's name, in progress lines. */
+  label?: string;
 }
 
 /** What is known of one key's value: the last acknowledged write, and writes that failed after it. */
@@ -65,12 +67,10 @@ export type KvLedger = Map<string, KeyRecord>;
 export interface KvRun {
   phases: PhaseResult[];
   ledger: KvLedger;
-  /** The endpoint each client was connected to after connecting, and at the end (null: reconnecting). */
-  connections: { atStart: Array<string | null>; atEnd: Array<string | null> };
 }
 
 interface Worker {
-  client: HikariClient;
+  driver: KvDriver;
   /** Keys whose create was acknowledged, in order. */
   keys: string[];
   creates: number;
@@ -99,78 +99,57 @@ async function ledgered(record: KeyRecord, value: string, write: () => Promise<u
   record.maybe = [];
 }
 
-async function createParents(client: HikariClient): Promise<void> {
-  for (const path of ['/bench', ...Array.from({ length: KV_PARENTS }, (_, i) => `/bench/p${i}`)]) {
-    try {
-      await client.create(path);
-    } catch (e) {
-      if (!HikariError.is(e, ErrorCode.NODE_EXISTS)) throw e;
-    }
-  }
-}
+/** The parents of the keys (for the systems that need them: HikariKeeper, ZooKeeper). */
+export const KV_PARENT_PATHS: readonly string[] = ['/bench', ...Array.from({ length: KV_PARENTS }, (_, i) => `/bench/p${i}`)];
 
-/** Connects the clients, runs the five phases, closes the clients. */
-export async function runKv(target: KvTarget, o: KvRunOptions): Promise<KvRun> {
-  const clients = await Promise.all(
-    Array.from({ length: o.clients }, () => HikariClient.connect({ session: false, endpoints: target.endpoints, clusterId: target.clusterId }).catch((e: unknown) => e)),
-  );
-  const failed = clients.find((c) => !(c instanceof HikariClient));
-  if (failed !== undefined) {
-    await Promise.allSettled(clients.map((c) => (c instanceof HikariClient ? c.close() : null)));
-    throw failed;
-  }
-  const workers: Worker[] = (clients as HikariClient[]).map((client) => ({ client, keys: [], creates: 0, sets: 0, writes: 0 }));
+/** Runs the five phases with one driver per client (the caller opens and closes them). */
+export async function runKv(drivers: readonly KvDriver[], o: KvRunOptions): Promise<KvRun> {
+  const workers: Worker[] = drivers.map((driver) => ({ driver, keys: [], creates: 0, sets: 0, writes: 0 }));
   const ledger: KvLedger = new Map();
-  const atStart = workers.map((w) => w.client.endpoint);
-  try {
-    await createParents(workers[0].client);
-    let allKeys: string[] = [];
-    const randomKey = () => allKeys[Math.floor(Math.random() * allKeys.length)];
-    const set = async (w: number) => {
+  let allKeys: string[] = [];
+  const randomKey = () => allKeys[Math.floor(Math.random() * allKeys.length)];
+  const set = async (w: number) => {
+    const wk = workers[w];
+    const path = wk.keys[wk.sets++ % wk.keys.length];
+    const value = kvValue(`s${w}.${wk.writes++}`);
+    await ledgered(ledger.get(path)!, value, () => wk.driver.set(path, value));
+  };
+  const ops: Record<KvPhase, (w: number) => Promise<void>> = {
+    create: async (w) => {
       const wk = workers[w];
-      const path = wk.keys[wk.sets++ % wk.keys.length];
-      const value = kvValue(`s${w}.${wk.writes++}`);
-      await ledgered(ledger.get(path)!, value, () => wk.client.set(path, value));
-    };
-    const ops: Record<KvPhase, (w: number) => Promise<void>> = {
-      create: async (w) => {
-        const wk = workers[w];
-        const j = wk.creates++;
-        const path = kvPath(w, j);
-        const value = kvValue(`c${w}.${wk.writes++}`);
-        const record: KeyRecord = { acked: null, maybe: [] };
-        ledger.set(path, record);
-        await ledgered(record, value, () => wk.client.create(path, value));
-        wk.keys.push(path);
-      },
-      set,
-      get: async (w) => {
-        await workers[w].client.get(randomKey());
-      },
-      'get-stale': async (w) => {
-        await workers[w].client.get(randomKey(), { stale: true });
-      },
-      mixed: async (w) => {
-        if (Math.random() < KV_MIXED_WRITE_SHARE) await set(w);
-        else await workers[w].client.get(randomKey());
-      },
-    };
-    const phases: PhaseResult[] = [];
-    for (const phase of KV_PHASES) {
-      if (phase === 'set') {
-        const empty = workers.findIndex((w) => w.keys.length === 0);
-        if (empty >= 0) throw new Error(`client ${empty} created no key in the create phase: nothing to set or read`);
-        allKeys = workers.flatMap((w) => w.keys);
-      }
-      phases.push(await runClosedLoop({
-        phase, workers: workers.length, warmupSeconds: o.warmupSeconds, seconds: o.seconds, op: ops[phase],
-        progress: o.progress, cpu: o.cpu, raft: o.raft, label: 'kv',
-      }));
+      const j = wk.creates++;
+      const path = kvPath(w, j);
+      const value = kvValue(`c${w}.${wk.writes++}`);
+      const record: KeyRecord = { acked: null, maybe: [] };
+      ledger.set(path, record);
+      await ledgered(record, value, () => wk.driver.create(path, value));
+      wk.keys.push(path);
+    },
+    set,
+    get: async (w) => {
+      await workers[w].driver.get(randomKey());
+    },
+    'get-stale': async (w) => {
+      await workers[w].driver.getStale(randomKey());
+    },
+    mixed: async (w) => {
+      if (Math.random() < KV_MIXED_WRITE_SHARE) await set(w);
+      else await workers[w].driver.get(randomKey());
+    },
+  };
+  const phases: PhaseResult[] = [];
+  for (const phase of KV_PHASES) {
+    if (phase === 'set') {
+      const empty = workers.findIndex((w) => w.keys.length === 0);
+      if (empty >= 0) throw new Error(`client ${empty} created no key in the create phase: nothing to set or read`);
+      allKeys = workers.flatMap((w) => w.keys);
     }
-    return { phases, ledger, connections: { atStart, atEnd: workers.map((w) => w.client.endpoint) } };
-  } finally {
-    await Promise.allSettled(workers.map((w) => w.client.close()));
+    phases.push(await runClosedLoop({
+      phase: o.label === undefined ? phase : `${o.label} ${phase}`, workers: workers.length, warmupSeconds: o.warmupSeconds, seconds: o.seconds, op: ops[phase],
+      progress: o.progress, cpu: o.cpu, raft: o.raft, label: 'kv',
+    }));
   }
+  return { phases, ledger };
 }
 
 // ---------------------------------------------------------------- the check
@@ -179,7 +158,7 @@ export interface KvMismatch {
   path: string;
   /** Values the key may hold (the acknowledged one first). */
   expected: string[];
-  /** What a linearizable get returned, or the error code. */
+  /** What a linearizable get returned: the value, NO_NODE, or the error code. */
   actual: string;
 }
 
@@ -196,7 +175,7 @@ export interface KvCheck {
  * spread, and compares with the ledger: the key must exist and hold its last acknowledged value (or
  * the value of a write that failed after it, since such a write may have applied).
  */
-export async function checkKv(client: HikariClient, ledger: KvLedger, sample = Infinity): Promise<KvCheck> {
+export async function checkKv(driver: KvDriver, ledger: KvLedger, sample = Infinity): Promise<KvCheck> {
   const acked = [...ledger].filter(([, r]) => r.acked !== null);
   const n = Math.min(sample, acked.length);
   const targets = Array.from({ length: n }, (_, k) => acked[Math.floor((k * acked.length) / n)]);
@@ -209,10 +188,9 @@ export async function checkKv(client: HikariClient, ledger: KvLedger, sample = I
       const expected = [record.acked!, ...record.maybe];
       let actual: string;
       try {
-        actual = (await client.get(path)).data.toString('utf8');
+        actual = (await driver.get(path)) ?? 'NO_NODE';
       } catch (e) {
-        if (!HikariError.is(e)) throw e;
-        actual = e.code;
+        actual = errorCode(e);
       }
       if (!expected.includes(actual)) {
         mismatchCount++;
@@ -226,73 +204,88 @@ export async function checkKv(client: HikariClient, ledger: KvLedger, sample = I
 
 // ---------------------------------------------------------------- the workload
 
-const cpuCores = () => cpus().length;
-
-function clientsPerNode(endpoints: Array<string | null>, cluster: BenchCluster, leader: number): string {
-  const counts = new Map<string, number>();
-  for (const e of endpoints) {
-    const id = e === null ? null : cluster.nodeOf(e);
-    const label = id === null ? 'reconnecting' : `n${id}${id === leader ? ' (leader)' : ''}`;
-    counts.set(label, (counts.get(label) ?? 0) + 1);
-  }
-  return [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([l, n]) => `${l} ${n}`).join(', ');
+interface SystemKv {
+  phases: Array<PhaseResult & { label: string; system: SystemName; leader?: string }>;
+  check: KvCheck;
 }
 
-async function runWorkload(ctx: WorkloadContext, cluster: BenchCluster): Promise<WorkloadResult> {
+async function runSystem(ctx: WorkloadContext, running: RunningSystem): Promise<SystemKv> {
   const { options, progress } = ctx;
-  const leaderAtStart = await cluster.leader();
-  const cpu = new CpuMeter(() => cluster.pids());
-  const raft = new RaftMeter(() => cluster.processes.node(leaderAtStart).admin);
-  const run = await runKv(cluster, {
-    clients: options.clients, seconds: options.seconds, warmupSeconds: options.warmupSeconds, progress, cpu, raft,
-  });
-  const leader = await cluster.leader();
-  const checker = await HikariClient.connect({ session: false, endpoints: cluster.endpoints, clusterId: cluster.clusterId });
-  let check: KvCheck;
+  if (running.openKvDrivers === null) throw new Error(`${running.label} is not part of the kv workload`);
+  const { drivers, close } = await running.openKvDrivers(options.clients + 1, KV_PARENT_PATHS);
   try {
-    check = await checkKv(checker, run.ledger, KV_CHECK_SAMPLE);
+    const raft = running.raftMeter ? await running.raftMeter() : undefined;
+    const run = await runKv(drivers.slice(1), {
+      seconds: options.seconds, warmupSeconds: options.warmupSeconds, progress, cpu: new CpuMeter(() => running.pids()), raft: raft?.meter, label: running.label,
+    });
+    progress.update(`kv ${running.label}: reading back ${formatCount(KV_CHECK_SAMPLE)} keys ...`);
+    const check = await checkKv(drivers[0], run.ledger, KV_CHECK_SAMPLE);
+    return { phases: run.phases.map((p) => ({ ...p, phase: p.phase.slice(running.label.length + 1), label: running.label, system: running.name, leader: raft?.leader })), check };
   } finally {
-    await checker.close();
+    await close();
   }
-  const others = cluster.processes.nodes.map((n) => `n${n.id}`).filter((l) => l !== `n${leader}`);
-  const cpuLabels = [`n${leader}`, ...others, SELF_LABEL, OTHER_LABEL];
-  const columns: Column<PhaseResult>[] = [
-    ...PHASE_COLUMNS,
-    { header: `CPU % leader / ${others.length > 0 ? 'followers / ' : ''}bench / other`, value: (r) => formatCpu(r.cpuPercent, cpuLabels) },
-  ];
-  const notes = [
-    `clients per node after connecting: ${clientsPerNode(run.connections.atStart, cluster, leaderAtStart)}; at the end: ${clientsPerNode(run.connections.atEnd, cluster, leader)}`,
-    `CPU %: of one core (${cpuCores()} cores = ${cpuCores() * 100} %), during each measured interval: ${options.nodes > 1 ? `leader n${leader}, then ${others.join(', ')}, then ` : ''}the load generator, then everything else on the machine (other people's work: high values spoil the run)`,
-    leader !== leaderAtStart ? `warning: the leader changed during the run (n${leaderAtStart} → n${leader})` : `leader: n${leader} throughout`,
-    `check: ${formatCount(check.checked)} of ${formatCount(check.keys)} acknowledged keys read back (linearizable): ${check.mismatchCount === 0 ? 'all hold their last acknowledged value' : `${check.mismatchCount} MISMATCHES`}`,
-  ];
-  const failures = check.mismatches.map((m) => `${m.path}: expected ${JSON.stringify(m.expected.map((v) => v.replace(/\.+$/, '')))}, got ${JSON.stringify(m.actual.replace(/\.+$/, ''))}`);
+}
+
+type Row = SystemKv['phases'][number] & { ratio: string };
+
+function chartOf(rows: readonly Row[], clients: number): Chart {
+  const groups = (value: (r: Row) => number) => KV_PHASES.map((phase) => ({
+    label: phase,
+    values: rows.filter((r) => r.phase === phase).map((r) => ({ system: r.label, value: value(r) })),
+  }));
   return {
-    tables: [
-      makeTable(columns, run.phases),
-      makeTable(RAFT_LOOP_COLUMNS, run.phases, `the leader's Raft loop (n${leader}, from its /metrics) in each measured interval:`),
+    title: `kv: ${clients} clients, ${KV_VALUE_BYTES}-byte values`,
+    panels: [
+      { title: 'operations per second (higher is better)', format: formatCount, groups: groups((r) => r.opsPerSecond) },
+      { title: 'p99 latency, ms (lower is better)', format: formatMs, groups: groups((r) => r.latency.p99Ms) },
     ],
-    records: run.phases.map((r) => ({ system: 'hikarikeeper', leader, ...phaseRecord(r) })),
-    notes,
+  };
+}
+
+async function runWorkload(ctx: WorkloadContext): Promise<WorkloadResult> {
+  const runs: Array<SystemRun<SystemKv>> = await forEachSystem(ctx, (running) => runSystem(ctx, running));
+  const hikari = runs.find((r) => r.system.name === 'hikarikeeper');
+  const rows: Row[] = KV_PHASES.flatMap((phase) => runs.map((r) => {
+    const p = r.result.phases.find((x) => x.phase === phase)!;
+    const own = r.system.name === 'hikarikeeper';
+    return { ...p, ratio: ratioText(hikari?.result.phases.find((x) => x.phase === phase)?.opsPerSecond, p.opsPerSecond, own) };
+  }));
+  const columns: Column<Row>[] = [
+    PHASE_COLUMNS[0],
+    { header: 'system', align: 'left', value: (r) => r.label },
+    ...PHASE_COLUMNS.slice(1),
+    { header: 'HikariKeeper / this: ops/s', value: (r) => r.ratio },
+  ];
+  const tables: Table[] = [
+    makeTable(columns, rows),
+    cpuTable<Row>({ header: 'phase', align: 'left', value: (r) => r.phase }, rows),
+  ];
+  if (hikari) tables.push(makeTable(RAFT_LOOP_COLUMNS, hikari.result.phases, `HikariKeeper: the leader's Raft loop (${hikari.result.phases[0]?.leader ?? '?'}, from its /metrics) in each measured interval:`));
+  const failures = runs.flatMap((r) => r.result.check.mismatches.map((m) => `${r.system.label}: ${m.path}: expected ${JSON.stringify(m.expected.map((v) => v.replace(/\.+$/, '')))}, got ${JSON.stringify(m.actual.replace(/\.+$/, ''))}`));
+  const errorNotes = rows.filter((p) => p.errors > 0).map((p) => `${p.label} ${p.phase}: errors by code ${JSON.stringify(p.errorCodes)}`);
+  return {
+    tables,
+    records: rows.map(({ ratio: _ratio, label: _label, ...r }) => phaseRecord(r)),
+    notes: [
+      '"HikariKeeper / this": HikariKeeper\'s ops/s divided by this system\'s, same phase, same run. Linearizable get: HikariKeeper a read index confirmed by the leader; etcd a linearizable Range (its default); ZooKeeper sync() then getData. get-stale: HikariKeeper { stale: true }; etcd a serializable Range; ZooKeeper getData alone.',
+      'Who pays for durability:',
+      ...durabilityNotes(runs),
+      ...runs.map((r) => `check (${r.system.label}): ${formatCount(r.result.check.checked)} of ${formatCount(r.result.check.keys)} acknowledged keys read back (linearizable): ${r.result.check.mismatchCount === 0 ? 'all hold their last acknowledged value' : `${r.result.check.mismatchCount} MISMATCHES`}`),
+      ...errorNotes,
+    ],
     failures,
+    chart: chartOf(rows, ctx.options.clients),
   };
 }
 
 export const kvWorkload: Workload = {
   name: 'kv',
-  summary: 'create / set / linearizable get / stale get / 90:10 mixed, through the SDK, 100-byte values',
+  summary: 'create / set / linearizable get / stale get / 90:10 mixed, 100-byte values, on HikariKeeper, etcd and ZooKeeper, same run',
   describe(o: BenchOptions): string {
     const fs = fileSystemType(tmpdir());
-    return `kv: ${o.clients} clients (one connection each, one op at a time) against ${o.nodes} HikariKeeper server process${o.nodes === 1 ? '' : 'es'} on loopback `
-      + `(RocksDB in ${tmpdir()}${fs ? `, ${fs}` : ''}), ${KV_VALUE_BYTES}-byte values, ${KV_PARENTS} parents; `
+    return `kv: ${o.clients} clients (one connection each, one op at a time) against ${o.systems.map((s) => systemNamed(s).label).join(', then ')} (${o.nodes} servers each, on loopback, `
+      + `data in ${tmpdir()}${fs ? `, ${fs}` : ''}), ${KV_VALUE_BYTES}-byte values, ${KV_PARENTS} parents; `
       + `${o.warmupSeconds} s warm-up + ${o.seconds} s measured per phase`;
   },
-  run: (ctx) => withCluster(
-    {
-      nodes: ctx.options.nodes,
-      cpuProfileDir: ctx.options.cpuProfileDir,
-      onUnexpectedExit: (n, code, signal) => ctx.progress.print(`warning: n${n.id} exited during the run (code ${code}, signal ${signal})\n${n.logs.slice(-10).join('\n')}`),
-    },
-    (cluster) => runWorkload(ctx, cluster),
-  ),
+  run: (ctx) => runWorkload(ctx),
 };

@@ -1,52 +1,55 @@
 /**
  * `npm run bench -- locks`: W workers each acquire a lock, release it, and start again, for a
- * warm-up and a measured interval, in two scenarios:
+ * warm-up and a measured interval, in scenarios of K keys (--keys; by default):
  *
  *   A   keys = 10,000: little contention (throughput of the lock service itself)
  *   B   keys = 4: heavy contention (16 workers per lock: queueing, handoff, fairness)
  *
- * against HikariKeeper (a cluster of real server processes: server-side FIFO queues, fencing tokens
- * from the Raft log, every grant and release durable — fsync — on a majority) and, in the same run
- * with the same load generator, a real `redis-server` with the Redis lock most teams run today:
- * `SET key value NX PX` (+ an INCR fencing counter in the same Lua script), a compare-and-delete
- * Lua release, and a 1–3 ms random retry while the lock is taken (RedisLockDriver). Redis here does
- * not fsync (no AOF): it pays nothing for durability.
+ * against each system of --systems in turn, from the same load generator, each with its own idiomatic
+ * lock (lib/systems/*.ts): HikariKeeper's `client.locks` on a cluster of real server processes;
+ * Redis's SET NX PX + Lua release (RedisLockDriver, no fsync, no replica); etcd's server-side Lock API
+ * under a lease; ZooKeeper's lock recipe. Every worker has its own connection (and its own session or
+ * lease where the system has them).
  *
  * One op is one acquire + release cycle; its latency is the cycle's, and the acquire's latency is
- * reported apart. Every worker has its own connection (HikariKeeper: its own client and session).
+ * reported apart.
  *
- * Checked while running, for both systems: no two workers hold the same key at once (the load
- * generator sees every grant and release), and tokens strictly increase per key in grant order.
+ * Checked while running, for every system: no two workers hold the same key at once (the load
+ * generator sees every grant and release), and fencing tokens strictly increase per key in grant order.
  */
-import Redis from 'ioredis';
-import { HikariClient, LockDriver, RedisLockDriver } from '@hikarikeeper/client';
-import { formatCpu, PhaseResult, RAFT_LOOP_COLUMNS, runClosedLoop } from '../lib/closed-loop';
-import { RaftMeter } from '../lib/raft-meter';
-import { BenchCluster, withCluster } from '../lib/cluster';
-import { CpuMeter, OTHER_LABEL, SELF_LABEL } from '../lib/cpu';
+import { Chart } from '../lib/chart';
+import { PhaseResult, RAFT_LOOP_COLUMNS, runClosedLoop } from '../lib/closed-loop';
+import { countsText, cpuTable, durabilityNotes, forEachSystem, ratioText, SystemRun } from '../lib/comparison';
+import { CpuMeter } from '../lib/cpu';
+import { BenchLockDriver } from '../lib/drivers/types';
 import { LatencyRecorder, LatencySummary } from '../lib/latency';
-import { startRedis } from '../lib/peers/redis';
-import { Column, formatCount, formatMs, makeTable } from '../lib/report';
+import { RaftMeter } from '../lib/raft-meter';
+import { Column, formatCount, formatMs, makeTable, Table } from '../lib/report';
+import { systemNamed } from '../lib/systems';
+import { RunningSystem, SystemName } from '../lib/systems/types';
 import { BenchOptions, Workload, WorkloadContext, WorkloadResult } from '../lib/workload';
 
 export interface LockScenario {
   readonly name: string;
   readonly keys: number;
 }
-export const LOCK_SCENARIOS: readonly LockScenario[] = [
-  { name: 'A', keys: 10_000 },
-  { name: 'B', keys: 4 },
-];
+
+/** The scenarios for `--keys`: A, B, C, ... in order. */
+export function lockScenarios(keys: readonly number[]): LockScenario[] {
+  return keys.map((k, i) => ({ name: String.fromCharCode(65 + i), keys: k }));
+}
+
 /** Longest wait for one acquire: past it the op fails (LOCK_TIMEOUT) and counts as an error. */
 export const LOCK_WAIT_MS = 10_000;
 
-export type LockSystem = 'hikarikeeper' | 'redis';
-
 export interface LockPhase extends PhaseResult {
-  system: LockSystem;
+  system: SystemName;
+  label: string;
   scenario: string;
   keys: number;
   acquire: LatencySummary;
+  /** The server that led (HikariKeeper: from the Raft meter), for the CPU column. */
+  leader?: string;
 }
 
 /** Exclusion and token order as the load generator sees them. */
@@ -72,6 +75,25 @@ export class LockLedger {
   }
 }
 
+/** The key of a lock op in scenario `s`: one of its keys at random. */
+export function lockKey(s: LockScenario): string {
+  return `bench:${s.name}:${Math.floor(Math.random() * s.keys)}`;
+}
+
+/**
+ * One acquire + release cycle on `driver`, recorded in `ledger`; resolves with the acquire's latency
+ * (ns) and the time the grant arrived (hrtime).
+ */
+export async function lockCycle(driver: BenchLockDriver, key: string, ledger: LockLedger): Promise<{ acquireNs: number; grantedAt: bigint }> {
+  const started = process.hrtime.bigint();
+  const grant = await driver.acquire(key, { waitMs: LOCK_WAIT_MS });
+  const grantedAt = process.hrtime.bigint();
+  ledger.granted(key, grant.token);
+  ledger.releasing(key, grant.token);
+  await driver.release(grant);
+  return { acquireNs: Number(grantedAt - started), grantedAt };
+}
+
 export interface LockRunOptions {
   workers: number;
   seconds: number;
@@ -82,59 +104,66 @@ export interface LockRunOptions {
 }
 
 /** Runs every scenario with one driver per worker. */
-export async function runLockScenarios(system: LockSystem, drivers: readonly LockDriver[], o: LockRunOptions, ledger: LockLedger): Promise<LockPhase[]> {
+export async function runLockScenarios(
+  system: { name: SystemName; label: string },
+  drivers: readonly BenchLockDriver[],
+  scenarios: readonly LockScenario[],
+  o: LockRunOptions,
+  ledger: LockLedger,
+): Promise<LockPhase[]> {
   const phases: LockPhase[] = [];
-  for (const scenario of LOCK_SCENARIOS) {
+  for (const scenario of scenarios) {
     const acquire = new LatencyRecorder();
     const op = async (w: number, measured: boolean): Promise<void> => {
-      const key = `bench:${scenario.name}:${Math.floor(Math.random() * scenario.keys)}`;
-      const started = process.hrtime.bigint();
-      const grant = await drivers[w].acquire(key, { waitMs: LOCK_WAIT_MS });
-      if (measured) acquire.record(Number(process.hrtime.bigint() - started));
-      ledger.granted(key, grant.token);
-      ledger.releasing(key, grant.token);
-      await drivers[w].release(grant);
+      const cycle = await lockCycle(drivers[w], lockKey(scenario), ledger);
+      if (measured) acquire.record(cycle.acquireNs);
     };
     const phase = await runClosedLoop({
-      phase: `${system} ${scenario.name}`, workers: o.workers, warmupSeconds: o.warmupSeconds, seconds: o.seconds, op,
+      phase: `${system.label} ${scenario.name}`, workers: o.workers, warmupSeconds: o.warmupSeconds, seconds: o.seconds, op,
       progress: o.ctx.progress, cpu: o.cpu, raft: o.raft, label: 'locks',
     });
-    phases.push({ ...phase, system, scenario: scenario.name, keys: scenario.keys, acquire: acquire.summary() });
+    phases.push({ ...phase, system: system.name, label: system.label, scenario: scenario.name, keys: scenario.keys, acquire: acquire.summary() });
   }
   return phases;
 }
 
-async function runHikari(ctx: WorkloadContext, cluster: BenchCluster, ledger: LockLedger): Promise<{ phases: LockPhase[]; leader: number }> {
+interface SystemLocks {
+  phases: LockPhase[];
+  ledger: LockLedger;
+}
+
+async function runSystem(ctx: WorkloadContext, running: RunningSystem): Promise<SystemLocks> {
   const { options } = ctx;
-  const clients = await Promise.all(Array.from({ length: options.clients }, () => HikariClient.connect({ endpoints: cluster.endpoints, clusterId: cluster.clusterId })));
+  const ledger = new LockLedger();
+  const { drivers, close } = await running.openLockDrivers(options.clients);
   try {
-    const cpu = new CpuMeter(() => cluster.pids());
-    const leader = await cluster.leader();
-    const raft = new RaftMeter(() => cluster.processes.node(leader).admin);
-    const phases = await runLockScenarios('hikarikeeper', clients.map((c) => c.locks), { workers: options.clients, seconds: options.seconds, warmupSeconds: options.warmupSeconds, ctx, cpu, raft }, ledger);
-    return { phases, leader: await cluster.leader() };
+    const cpu = new CpuMeter(() => running.pids());
+    const raft = running.raftMeter ? await running.raftMeter() : undefined;
+    const phases = await runLockScenarios(running, drivers, lockScenarios(options.keys), {
+      workers: options.clients, seconds: options.seconds, warmupSeconds: options.warmupSeconds, ctx, cpu, raft: raft?.meter,
+    }, ledger);
+    return { phases: phases.map((p) => ({ ...p, leader: raft?.leader })), ledger };
   } finally {
-    await Promise.allSettled(clients.map((c) => c.close()));
+    await close();
   }
 }
 
-async function runRedis(ctx: WorkloadContext, ledger: LockLedger): Promise<LockPhase[]> {
-  const { options } = ctx;
-  const server = await startRedis();
-  const connections = Array.from({ length: options.clients }, () => new Redis({ host: server.host, port: server.port, lazyConnect: true, maxRetriesPerRequest: 1 }));
-  try {
-    await Promise.all(connections.map((r) => r.connect()));
-    const cpu = new CpuMeter(() => new Map([['redis', server.pid]]));
-    return await runLockScenarios('redis', connections.map((r) => new RedisLockDriver(r)), { workers: options.clients, seconds: options.seconds, warmupSeconds: options.warmupSeconds, ctx, cpu }, ledger);
-  } finally {
-    connections.forEach((r) => r.disconnect());
-    await server.stop();
-  }
+type Row = LockPhase & { opsRatio: string; p99Ratio: string; hikari: boolean };
+
+function rowsOf(runs: ReadonlyArray<SystemRun<SystemLocks>>, scenarios: readonly LockScenario[]): Row[] {
+  return scenarios.flatMap((s) => {
+    const hikari = runs.find((r) => r.system.name === 'hikarikeeper')?.result.phases.find((p) => p.scenario === s.name);
+    return runs.map((r) => {
+      const p = r.result.phases.find((x) => x.scenario === s.name)!;
+      const own = r.system.name === 'hikarikeeper';
+      return { ...p, hikari: own, opsRatio: ratioText(hikari?.opsPerSecond, p.opsPerSecond, own), p99Ratio: ratioText(hikari?.acquire.p99Ms, p.acquire.p99Ms, own) };
+    });
+  });
 }
 
-const COLUMNS: readonly Column<LockPhase & { ratio: string }>[] = [
+const COLUMNS: readonly Column<Row>[] = [
   { header: 'scenario', align: 'left', value: (r) => `${r.scenario} (keys ${formatCount(r.keys)})` },
-  { header: 'system', align: 'left', value: (r) => r.system },
+  { header: 'system', align: 'left', value: (r) => r.label },
   { header: 'workers', value: (r) => String(r.workers) },
   { header: 'ops/s', value: (r) => formatCount(r.opsPerSecond) },
   { header: 'acquire p50 ms', value: (r) => formatMs(r.acquire.p50Ms) },
@@ -142,56 +171,63 @@ const COLUMNS: readonly Column<LockPhase & { ratio: string }>[] = [
   { header: 'acquire p999 ms', value: (r) => formatMs(r.acquire.p999Ms) },
   { header: 'cycle p99 ms', value: (r) => formatMs(r.latency.p99Ms) },
   { header: 'errors', value: (r) => formatCount(r.errors) },
-  { header: 'HikariKeeper / Redis', value: (r) => r.ratio },
+  { header: 'HikariKeeper / this: ops/s', value: (r) => r.opsRatio },
+  { header: 'acquire p99', value: (r) => r.p99Ratio },
 ];
 
-async function runWorkload(ctx: WorkloadContext, cluster: BenchCluster): Promise<WorkloadResult> {
-  const ledger = new LockLedger();
-  const hikari = await runHikari(ctx, cluster, ledger);
-  const redisLedger = new LockLedger();
-  const redis = await runRedis(ctx, redisLedger);
-  const rows = LOCK_SCENARIOS.flatMap((s) => {
-    const h = hikari.phases.find((p) => p.scenario === s.name)!;
-    const r = redis.find((p) => p.scenario === s.name)!;
-    const ratio = r.opsPerSecond > 0 ? `${(h.opsPerSecond / r.opsPerSecond).toFixed(2)}×` : '-';
-    return [{ ...h, ratio }, { ...r, ratio: '' }];
-  });
-  const others = cluster.processes.nodes.map((n) => `n${n.id}`).filter((l) => l !== `n${hikari.leader}`);
-  const cpuLabels = [`n${hikari.leader}`, ...others, 'redis', SELF_LABEL, OTHER_LABEL];
-  const cpuTable = makeTable<LockPhase>([
-    { header: 'scenario', align: 'left', value: (r) => r.scenario },
-    { header: 'system', align: 'left', value: (r) => r.system },
-    { header: `CPU % leader / followers / redis / bench / other`, value: (r) => formatCpu(r.cpuPercent, cpuLabels) },
-  ], [...hikari.phases, ...redis], 'CPU during each measured interval (% of one core):');
-  const errorNotes = [...hikari.phases, ...redis].filter((p) => p.errors > 0).map((p) => `${p.system} ${p.scenario}: errors by code ${JSON.stringify(p.errorCodes)}`);
-  const violations = [...ledger.violations.map((v) => `hikarikeeper: ${v}`), ...redisLedger.violations.map((v) => `redis: ${v}`)];
+function chartOf(rows: readonly Row[], scenarios: readonly LockScenario[]): Chart {
+  const groups = (value: (r: Row) => number) => scenarios.map((s) => ({
+    label: `${s.name} (${formatCount(s.keys)} keys)`,
+    values: rows.filter((r) => r.scenario === s.name).map((r) => ({ system: r.label, value: value(r) })),
+  }));
   return {
-    tables: [makeTable(COLUMNS, rows), cpuTable, makeTable(RAFT_LOOP_COLUMNS, hikari.phases, `HikariKeeper: the leader's Raft loop (n${hikari.leader}, from its /metrics):`)],
-    records: rows.map(({ ratio: _ratio, acquire, latency, ...rest }) => ({
-      ...rest, ...latency, acquireP50Ms: acquire.p50Ms, acquireP99Ms: acquire.p99Ms, acquireP999Ms: acquire.p999Ms, leader: rest.system === 'hikarikeeper' ? hikari.leader : undefined,
+    title: `locks: ${rows[0]?.workers ?? 0} workers, acquire + release cycles`,
+    panels: [
+      { title: 'lock cycles per second (higher is better)', format: formatCount, groups: groups((r) => r.opsPerSecond) },
+      { title: 'acquire p99, ms (lower is better)', format: formatMs, groups: groups((r) => r.acquire.p99Ms) },
+    ],
+  };
+}
+
+async function runWorkload(ctx: WorkloadContext): Promise<WorkloadResult> {
+  const scenarios = lockScenarios(ctx.options.keys);
+  const runs = await forEachSystem(ctx, (running) => runSystem(ctx, running));
+  const rows = rowsOf(runs, scenarios);
+  const all = runs.flatMap((r) => r.result.phases);
+  const tables: Table[] = [
+    makeTable(COLUMNS, rows),
+    cpuTable<LockPhase>({ header: 'scenario', align: 'left', value: (r) => r.scenario }, all),
+  ];
+  const hikari = runs.find((r) => r.system.name === 'hikarikeeper');
+  if (hikari) tables.push(makeTable(RAFT_LOOP_COLUMNS, hikari.result.phases, `HikariKeeper: the leader's Raft loop (${hikari.result.phases[0]?.leader ?? '?'}, from its /metrics):`));
+  const violations = runs.flatMap((r) => r.result.ledger.violations.map((v) => `${r.system.label}: ${v}`));
+  const errorNotes = all.filter((p) => p.errors > 0).map((p) => `${p.label} ${p.scenario}: errors by code ${JSON.stringify(p.errorCodes)}`);
+  return {
+    tables,
+    records: rows.map(({ opsRatio: _o, p99Ratio: _p, hikari: _h, acquire, latency, cpuPercent, ...rest }) => ({
+      ...rest, ...latency, acquireP50Ms: acquire.p50Ms, acquireP99Ms: acquire.p99Ms, acquireP999Ms: acquire.p999Ms, cpuPercent,
     })),
     notes: [
-      'op = one acquire + release cycle; ops/s counts cycles. HikariKeeper: every grant and release is in the Raft log, fsynced by a majority of 3 nodes; Redis: in memory, no fsync, no replica.',
-      `exclusion check: ${formatCount(ledger.grants)} HikariKeeper grants and ${formatCount(redisLedger.grants)} Redis grants seen, ${violations.length === 0 ? 'never two holders of one key at once, tokens strictly increasing per key' : `${violations.length} VIOLATIONS`}`,
+      'op = one acquire + release cycle; ops/s counts cycles. "HikariKeeper / this": HikariKeeper\'s ops/s (resp. acquire p99) divided by this system\'s, same scenario, same run.',
+      'Who pays for durability:',
+      ...durabilityNotes(runs),
+      'Locks:',
+      ...runs.map((r) => `- ${r.system.label}: ${r.system.lock}.`),
+      `exclusion check: ${countsText(runs.map((r) => ({ label: r.system.label, count: r.result.ledger.grants })), 'grants')} seen; ${violations.length === 0 ? 'never two holders of one key at once, tokens strictly increasing per key' : `${violations.length} VIOLATIONS`}`,
       ...errorNotes,
     ],
     failures: violations,
+    chart: chartOf(rows, scenarios),
   };
 }
 
 export const locksWorkload: Workload = {
   name: 'locks',
-  summary: 'acquire + release loops (A: 10,000 keys, B: 4 keys) on HikariKeeper and on a real redis-server (SET NX PX + Lua release), same run',
+  summary: 'acquire + release loops (A: 10,000 keys, B: 4 keys) on HikariKeeper, redis-server, etcd and ZooKeeper, each with its own lock, same run',
   describe(o: BenchOptions): string {
-    return `locks: ${o.clients} workers (one connection each, one acquire+release cycle at a time), scenarios ${LOCK_SCENARIOS.map((s) => `${s.name} = ${formatCount(s.keys)} keys`).join(', ')}; `
-      + `HikariKeeper (${o.nodes} server processes) then redis-server, on loopback; ${o.warmupSeconds} s warm-up + ${o.seconds} s measured per scenario`;
+    return `locks: ${o.clients} workers (one connection each, one acquire+release cycle at a time), scenarios ${lockScenarios(o.keys).map((s) => `${s.name} = ${formatCount(s.keys)} keys`).join(', ')}; `
+      + `${o.systems.map((s) => systemNamed(s).label).join(', then ')}, on loopback; ${o.warmupSeconds} s warm-up + ${o.seconds} s measured per scenario`;
   },
-  run: (ctx) => withCluster(
-    {
-      nodes: ctx.options.nodes,
-      cpuProfileDir: ctx.options.cpuProfileDir,
-      onUnexpectedExit: (n, code, signal) => ctx.progress.print(`warning: n${n.id} exited during the run (code ${code}, signal ${signal})\n${n.logs.slice(-10).join('\n')}`),
-    },
-    (cluster) => runWorkload(ctx, cluster),
-  ),
+  run: (ctx) => runWorkload(ctx),
 };
+

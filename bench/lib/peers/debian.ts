@@ -1,8 +1,8 @@
 /**
- * Makes sure a program from a Debian package is installed, for the peers the benchmarks and tests
- * compare against (redis-server, ...). Looks on PATH, /usr/sbin and /usr/bin; if the program is not
- * there, installs the package with apt-get (through sudo unless running as root), synchronously, and
- * fails with apt's own last lines when that does not work.
+ * Makes sure a program (or a file) from a Debian package is installed, for the peers the benchmarks
+ * and tests compare against (redis-server, etcd, ZooKeeper's jar, ...). Looks on PATH, /usr/sbin and
+ * /usr/bin (or at the given path); if it is not there, installs the package with apt-get (through sudo
+ * unless running as root), synchronously, and fails with apt's own last lines when that does not work.
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
@@ -35,20 +35,40 @@ export function findBinary(binary: string): string | null {
  */
 export function ensureDebianPackage(binary: string, pkg: string): string {
   if (!/^[A-Za-z0-9._+-]+$/.test(binary)) throw new Error(`${JSON.stringify(binary)} is not a program name`);
+  return ensureInstalled(binary, pkg, () => findBinary(binary), 'on PATH, /usr/sbin or /usr/bin');
+}
+
+/**
+ * `file` (an absolute path: a jar, a script), installing Debian package `pkg` first if it is missing.
+ * Throws if the installation fails or does not provide the file.
+ */
+export function ensureDebianFile(file: string, pkg: string): string {
+  if (!file.startsWith('/')) throw new Error(`${JSON.stringify(file)} is not an absolute path`);
+  const find = () => {
+    try {
+      return statSync(file).isFile() ? file : null;
+    } catch {
+      return null;
+    }
+  };
+  return ensureInstalled(file, pkg, find, 'there');
+}
+
+function ensureInstalled(what: string, pkg: string, find: () => string | null, where: string): string {
   if (!/^[a-z0-9][a-z0-9.+-]+$/.test(pkg)) throw new Error(`${JSON.stringify(pkg)} is not a Debian package name`);
-  const found = findBinary(binary);
+  const found = find();
   if (found !== null) return found;
   if (findBinary('apt-get') === null) {
-    throw new Error(`${binary} is not installed and apt-get is not available: install ${pkg} (or the equivalent) by hand`);
+    throw new Error(`${what} is not installed and apt-get is not available: install ${pkg} (or the equivalent) by hand`);
   }
   const root = process.getuid?.() === 0;
-  if (!root && findBinary('sudo') === null) throw new Error(`${binary} is not installed; installing ${pkg} needs root or sudo: run apt-get install ${pkg}`);
+  if (!root && findBinary('sudo') === null) throw new Error(`${what} is not installed; installing ${pkg} needs root or sudo: run apt-get install ${pkg}`);
   // Waits for apt's locks when another apt-get runs (up to the timeout) rather than failing at once.
   const wait = ['-o', `DPkg::Lock::Timeout=${Math.floor(APT_TIMEOUT_MS / 1000)}`];
   apt(root, [...wait, 'update']);
   apt(root, [...wait, 'install', '-y', '--no-install-recommends', pkg]);
-  const installed = findBinary(binary);
-  if (installed === null) throw new Error(`apt-get installed ${pkg}, but ${binary} is still not on PATH, /usr/sbin or /usr/bin`);
+  const installed = find();
+  if (installed === null) throw new Error(`apt-get installed ${pkg}, but ${what} is still not ${where}`);
   return installed;
 }
 
