@@ -25,6 +25,13 @@ describe('bench command line: systems, keys, workers', () => {
     expect(run(['locks', '--keys', '100,2,1', '--workers', '16'])).toMatchObject({ keys: [100, 2, 1], clients: 16 });
   });
 
+  test('locks and kv warm up 10 s by default (steady state), others 2 s; --warmup wins', () => {
+    expect(run(['locks']).warmupSeconds).toBe(10);
+    expect(run(['kv']).warmupSeconds).toBe(10);
+    expect(run(['sessions']).warmupSeconds).toBe(2);
+    expect(run(['locks', '--warmup', '0']).warmupSeconds).toBe(0);
+  });
+
   test('refused: unknown or repeated systems, Redis in kv or failover, --systems elsewhere, bad keys, both --clients and --workers', () => {
     expect(error(['locks', '--systems', 'mysql'])).toMatch(/unknown system 'mysql'/);
     expect(error(['locks', '--systems', 'hk,hikari'])).toMatch(/twice/);

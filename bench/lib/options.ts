@@ -35,12 +35,14 @@ export const LOCK_SCENARIOS_MAX = 8;
 
 /**
  * Defaults that differ by workload: discovery has 100 watchers and instances with a 2 s session
- * timeout; failover kills 5 leaders, 5 s of steady load before each; the comparisons' systems.
+ * timeout; failover kills 5 leaders, 5 s of steady load before each; the comparisons' systems;
+ * locks and kv warm up for 10 s (every system alike), so that what is measured is a server in its
+ * steady state — JIT-compiled, its hot records cached — not one in its first seconds.
  */
-const WORKLOAD_DEFAULTS: Record<string, { watchers?: number; sessionTimeoutMs?: number; kills?: number; systems?: string; seconds?: number }> = {
+const WORKLOAD_DEFAULTS: Record<string, { watchers?: number; sessionTimeoutMs?: number; kills?: number; systems?: string; seconds?: number; warmupSeconds?: number }> = {
   discovery: { watchers: 100, sessionTimeoutMs: 2_000 },
-  locks: { systems: 'hikari,redis,etcd,zookeeper' },
-  kv: { systems: 'hikari,etcd,zookeeper' },
+  locks: { systems: 'hikari,redis,etcd,zookeeper', warmupSeconds: 10 },
+  kv: { systems: 'hikari,etcd,zookeeper', warmupSeconds: 10 },
   failover: { systems: 'hikari,etcd,zookeeper', kills: 5, seconds: 5 },
 };
 
@@ -50,7 +52,7 @@ export const USAGE = `usage: npm run bench -- <workload> [options]
                  (default: locks all four, kv and failover hikari,etcd,zookeeper)
   --keys LIST    locks: the keys of each scenario, A first (default ${LOCK_KEYS_DEFAULT.join(',')}); failover: the first one
   --seconds S    measured seconds per phase (default ${SECONDS_DEFAULT}); failover: steady load before each kill (default 5)
-  --warmup S     warm-up seconds before each phase (default ${WARMUP_SECONDS_DEFAULT})
+  --warmup S     warm-up seconds before each phase (default ${WARMUP_SECONDS_DEFAULT}; locks and kv 10)
   --nodes N      server processes in the cluster (default ${NODES_DEFAULT})
   --out FILE     JSON lines appended here (default bench/results/<workload>.jsonl)
   --cpu-prof DIR run the servers under the V8 CPU profiler; DIR/n<id>.cpuprofile at the end
@@ -110,7 +112,7 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
     const options: BenchOptions = {
       clients: integer(values.workers !== undefined ? 'workers' : 'clients', values.workers ?? values.clients, CLIENTS_DEFAULT, 1, CLIENTS_MAX),
       seconds: seconds('seconds', values.seconds, defaults.seconds ?? SECONDS_DEFAULT, false),
-      warmupSeconds: seconds('warmup', values.warmup, WARMUP_SECONDS_DEFAULT, true),
+      warmupSeconds: seconds('warmup', values.warmup, defaults.warmupSeconds ?? WARMUP_SECONDS_DEFAULT, true),
       nodes: integer('nodes', values.nodes, NODES_DEFAULT, 1, NODES_MAX),
       out: values.out ?? `bench/results/${workload}.jsonl`,
       cpuProfileDir: values['cpu-prof'] ?? null,
