@@ -1,6 +1,7 @@
 import type { MultiOp, WireError } from '@hikarikeeper/protocol';
 import { pack, unpack } from './packer';
 import type { LockCommand } from './locks';
+import type { AuthCommand } from './auth';
 
 /**
  * A replicated command: what one log entry asks the state machine to do. Everything the apply
@@ -11,7 +12,8 @@ export type Command =
   | { k: 'ns'; op: MultiOp; c?: string; s?: number; t: number; sid?: string }
   | { k: 'multi'; ops: MultiOp[]; c?: string; s?: number; t: number; sid?: string }
   | SessionCommand
-  | LockCommand;
+  | LockCommand
+  | AuthCommand;
 
 /**
  * Session commands, proposed by the leader. `t` is the leader's clock: renewals and extensions

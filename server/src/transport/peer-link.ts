@@ -18,6 +18,7 @@ import { encodeBatch } from './peer-codec';
 import { SendQueue } from './send-queue';
 import type { PeerAddress, TransportLogger } from './transport';
 import type { TransportCounters } from './stats';
+import type { PeerTls } from './peer-tls';
 
 /** What a link needs from its transport. */
 export interface LinkContext {
@@ -27,6 +28,8 @@ export interface LinkContext {
   readonly logger: TransportLogger;
   readonly random: RandomFn;
   readonly counters: TransportCounters;
+  /** Mutual TLS for every peer connection, or null for plain TCP. */
+  readonly tls: PeerTls | null;
   /** Decodes a batch from `from` and hands it over; throws BAD_FRAME (the connection is then closed). */
   deliver(from: NodeId, body: Buffer): void;
   /** Reports `id` unreachable (asynchronously, deduplicated). */
@@ -170,6 +173,7 @@ export class PeerLink {
       frameBytesMax: limits.frameBytesMax,
       timeoutMs: limits.handshakeTimeoutMs,
       keepAliveDelayMs: limits.keepAliveDelayMs,
+      tls: this.ctx.tls,
     });
     this.dialing = framed;
     this.ctx.track(framed);
