@@ -18,6 +18,8 @@ export interface AdminAnswer {
   readonly status: number;
   /** The JSON body (null when the body is not JSON). */
   readonly body: Record<string, unknown> | null;
+  /** The body as text (Prometheus metrics, say). */
+  readonly text: string;
 }
 
 /** Most bytes of an answer read (status and membership answers are small; a listing of tokens is not huge). */
@@ -50,7 +52,10 @@ export function adminRequest(address: string, method: string, path: string, opti
         else chunks.push(chunk);
       });
       res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: parseJson(Buffer.concat(chunks).toString('utf8')) }));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, body: parseJson(text), text });
+      });
     });
     req.end(payload);
   });

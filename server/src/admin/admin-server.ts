@@ -112,21 +112,21 @@ export class AdminServer {
     // Everything below needs a credential when authentication is on.
     const need = this.access(req);
     if (req.method === 'GET' && path === '/status') {
-      need('status', 'cluster', '', 'read');
+      await need('status', 'cluster', '', 'read');
       return this.reply(res, 200, this.status());
     }
     if (this.services !== null && ServicesApi.handles(path)) {
-      need('services', 'services', serviceOf(path), 'read');
+      await need('services', 'services', serviceOf(path), 'read');
       return this.services.handle(req, res, url);
     }
     const auth = this.options.auth ?? null;
     if (auth !== null && AuthApi.handles(path)) {
-      need('auth', 'cluster', '', 'admin');
+      await need('auth', 'cluster', '', 'admin');
       const [status, body] = await auth.handle(req, path, readJson);
       return this.reply(res, status, body);
     }
     const m = /^\/members\/(\d+)$/.exec(path);
-    if ((req.method === 'POST' && (path === '/members' || path === '/transfer-leadership')) || (req.method === 'DELETE' && m)) need('membership', 'cluster', '', 'admin');
+    if ((req.method === 'POST' && (path === '/members' || path === '/transfer-leadership')) || (req.method === 'DELETE' && m)) await need('membership', 'cluster', '', 'admin');
     if (req.method === 'POST' && path === '/members') return this.addMember(req, res);
     if (req.method === 'DELETE' && m) return this.removeMember(Number(m[1]), res);
     if (req.method === 'POST' && path === '/transfer-leadership') {
@@ -141,13 +141,13 @@ export class AdminServer {
    * the client certificate) on first use and throws UNAUTHENTICATED or PERMISSION_DENIED; with it
    * off, checks nothing.
    */
-  private access(req: IncomingMessage): (what: string, scope: AuthScope, resource: string, access: Access) => void {
+  private access(req: IncomingMessage): (what: string, scope: AuthScope, resource: string, access: Access) => Promise<void> {
     const guard = this.options.guard ?? null;
-    if (guard === null) return () => {};
+    if (guard === null) return async () => {};
     const remote = req.socket.remoteAddress;
     let principal: Principal | undefined;
-    return (what, scope, resource, access) => {
-      principal ??= guard.authenticate(bearerOf(req), certSubjectOf(req.socket), remote);
+    return async (what, scope, resource, access) => {
+      principal ??= await guard.authenticate(bearerOf(req), certSubjectOf(req.socket), remote, () => this.runtime.readBarrier());
       guard.require(principal, `admin:${what}`, scope, resource, access, remote);
     };
   }

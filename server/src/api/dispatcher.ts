@@ -162,12 +162,12 @@ export class Dispatcher {
     }
   }
 
-  private hello(conn: ConnectionState, args: { clusterId?: string; clientId?: string; token?: string }): HelloResult {
+  private async hello(conn: ConnectionState, args: { clusterId?: string; clientId?: string; token?: string }): Promise<HelloResult> {
     if (args.clusterId !== undefined && args.clusterId !== this.clusterId) {
       throw new HikariError(ErrorCode.CLUSTER_MISMATCH, { expected: args.clusterId, actual: this.clusterId });
     }
     // Authenticated before anything is set: a refused hello leaves the connection as it was.
-    if (this.guard !== null) conn.principal = this.guard.authenticate(args.token, conn.certSubject, conn.remote);
+    if (this.guard !== null) conn.principal = await this.guard.authenticate(args.token, conn.certSubject, conn.remote, () => this.runtime.readBarrier());
     conn.clientId = args.clientId ?? randomUUID();
     return {
       protocol: PROTOCOL_VERSION,

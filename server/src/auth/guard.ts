@@ -48,23 +48,38 @@ export class AccessGuard {
   }
 
   /**
-   * The principal for a `hello`: the token if one is given (a bad token fails even with a
-   * certificate), else the client certificate's subject. Throws UNAUTHENTICATED.
+   * The principal for a `hello` (or an admin HTTP request): the token if one is given (a bad token
+   * fails even with a certificate), else the client certificate's subject. A token or binding this
+   * node does not know yet may have been made a moment ago on the leader: `catchUp` (a linearizable
+   * read point) is awaited once before refusing. Throws UNAUTHENTICATED.
    */
-  authenticate(token: string | undefined, certSubject: string | null, remote: string | undefined): Principal {
+  async authenticate(token: string | undefined, certSubject: string | null, remote: string | undefined, catchUp?: () => Promise<unknown>): Promise<Principal> {
+    let found = this.find(token, certSubject);
+    if (typeof found === 'string' && found !== 'missing' && catchUp !== undefined) {
+      try {
+        await catchUp();
+        found = this.find(token, certSubject);
+      } catch {
+        // No read point now (no leader): refuse with what this node knows.
+      }
+    }
+    if (typeof found !== 'string') return found;
+    const parts = token === undefined ? null : splitToken(token);
+    throw this.unauthenticated(found, remote, parts !== null ? `token:${parts.id}` : token === undefined && certSubject !== null ? `cert:${certSubject}` : undefined);
+  }
+
+  private find(token: string | undefined, certSubject: string | null): Principal | UnauthenticatedReason {
     if (token !== undefined) {
       const { adminTokenHash } = this.settings;
       if (adminTokenHash !== null && sameHash(hashSecret(token), adminTokenHash)) return new Principal('admin', '');
       const parts = splitToken(token);
-      if (parts !== null && this.table.verifyToken(parts.id, parts.secret)) return this.fresh(new Principal('token', parts.id));
-      throw this.unauthenticated('bad-token', remote, parts === null ? undefined : `token:${parts.id}`);
+      return parts !== null && this.table.verifyToken(parts.id, parts.secret) ? this.fresh(new Principal('token', parts.id)) : 'bad-token';
     }
     if (certSubject !== null) {
       if (this.settings.adminSubjects.has(certSubject)) return new Principal('admin', '');
-      if (this.table.hasCert(certSubject)) return this.fresh(new Principal('cert', certSubject));
-      throw this.unauthenticated('unknown-certificate', remote, `cert:${certSubject}`);
+      return this.table.hasCert(certSubject) ? this.fresh(new Principal('cert', certSubject)) : 'unknown-certificate';
     }
-    throw this.unauthenticated('missing', remote);
+    return 'missing';
   }
 
   /** Throws PERMISSION_DENIED (or UNAUTHENTICATED: no principal, or its credential is gone) unless `req` is allowed. */

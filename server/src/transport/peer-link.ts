@@ -58,8 +58,9 @@ export class PeerLink {
   private timer: NodeJS.Timeout | null = null;
   private started = false;
   private closed = false;
-  /** Failed connection attempts since the last success: only the first one is logged. */
+  /** Failed connection attempts since the last success: the first one is logged, then only a new reason. */
   private failures = 0;
+  private lastFailure = '';
   private openedAtMs = 0;
 
   constructor(
@@ -188,7 +189,9 @@ export class PeerLink {
         if (this.dialing !== framed) return;
         this.dialing = null;
         this.failures++;
-        if (this.failures === 1) {
+        const reason = String(error.details.reason ?? error.message);
+        if (this.failures === 1 || reason !== this.lastFailure) {
+          this.lastFailure = reason;
           this.ctx.logger.warn(
             { peer: this.id, address: `${this.addr.host}:${this.addr.port}`, code: error.code, reason: error.details.reason ?? error.message },
             'cannot connect to peer; retrying with backoff',
@@ -204,6 +207,7 @@ export class PeerLink {
     this.openedAtMs = Date.now();
     this.blocked = false;
     this.failures = 0;
+    this.lastFailure = '';
     this.ctx.counters.connectionsOpen++;
     this.ctx.logger.info({ peer: this.id, dialed: this.dials }, 'peer connected');
     framed.onDrain = () => {
