@@ -63,6 +63,7 @@ export class ClientConnection {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.closed) return; // closing: what still arrives is read and dropped (see close)
     let bodies: Buffer[];
     try {
       bodies = this.decoder.push(chunk);
@@ -190,7 +191,9 @@ export class ClientConnection {
     this.closed = true;
     if (this.helloTimer !== null) clearTimeout(this.helloTimer);
     this.dispatcher.disconnected(this.state);
-    this.socket.destroySoon?.();
+    // Half-close and keep reading until the client closes too (or a second passes): destroying a
+    // socket with unread input resets it, and the client could lose the error that explains why.
+    this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
     this.onClose();
   }
