@@ -12,6 +12,8 @@ import { AdminClientOptions, adminRequest } from '../../server/src/admin/admin-c
 import { generateToken } from '../../server/src/auth/tokens';
 import { CertFiles, DevCerts, makeCa, makeCert, makeDevCerts } from '../../server/src/tools/dev-certs';
 import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { resolve as resolvePath } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { startTestCluster, TestCluster } from './harness';
 
@@ -199,6 +201,29 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     expect(await admin.exists('/services/billing')).toBeNull();
     expect(await admin.exists('/services/orders/fake')).toBeNull();
     expect(await metric('hikari_auth_denied_total')).toBeGreaterThanOrEqual(deniedBefore + 15);
+  });
+
+  test('the CLI over TLS: auth commands with the admin token, a token it made works, no token is exit code 8', async () => {
+    const cli = (...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+      const base = ['--endpoints', t.cluster.endpoints.join(','), '--admin', t.cluster.nodes.map((n) => n.admin).join(','), '--ca', certs.ca.cert, '--timeout', '5000'];
+      execFile(process.execPath, [resolvePath(__dirname, '..', '..', 'server', 'dist', 'cli', 'hikari.js'), ...base, ...args], (err, stdout, stderr) => {
+        done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: stdout.trim(), stderr: stderr.trim() });
+      });
+    });
+    const asAdmin = ['--token', certs.adminToken];
+    expect(await cli(...asAdmin, 'auth', 'role', 'set', 'cli-app', '--grant', 'namespace:write:/cli', '--grant', 'locks:read:')).toMatchObject({ code: 0, stdout: 'created role cli-app' });
+    const made = await cli(...asAdmin, 'auth', 'token', 'create', '--role', 'cli-app', '--note', 'from the CLI test');
+    expect(made.code).toBe(0);
+    expect(made.stdout).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
+    const listed = JSON.parse((await cli(...asAdmin, '--json', 'auth', 'ls')).stdout) as { tokens: Array<{ id: string; role: string; note: string }> };
+    expect(listed.tokens).toContainEqual(expect.objectContaining({ id: made.stdout.split('.')[0], role: 'cli-app', note: 'from the CLI test' }));
+    expect(JSON.stringify(listed)).not.toContain(made.stdout.split('.')[1]); // the secret is never shown again
+    expect(await cli('--token', made.stdout, 'create', '/cli', 'x')).toMatchObject({ code: 0, stdout: '/cli' });
+    expect(await cli('--token', made.stdout, 'create', '/elsewhere', 'x')).toMatchObject({ code: 8 });
+    expect(await cli('get', '/cli')).toMatchObject({ code: 8 });
+    expect(await cli('--token', made.stdout, 'auth', 'ls')).toMatchObject({ code: 8 });
+    expect(await cli(...asAdmin, 'auth', 'token', 'revoke', made.stdout.split('.')[0]!)).toMatchObject({ code: 0 });
+    expect(await cli('--token', made.stdout, 'get', '/cli')).toMatchObject({ code: 8 });
   });
 
   test('a node whose certificate another CA signed cannot join; a good node joins by snapshot over mutual TLS and knows the tokens', async () => {
