@@ -16,6 +16,7 @@ import { execFile } from 'node:child_process';
 import { resolve as resolvePath } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { startTestCluster, TestCluster } from './harness';
+import { secureExample } from '../../examples/sdk/secure';
 
 const CLIENT_TIMEOUT_MS = 2_000;
 
@@ -201,6 +202,14 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     expect(await admin.exists('/services/billing')).toBeNull();
     expect(await admin.exists('/services/orders/fake')).toBeNull();
     expect(await metric('hikari_auth_denied_total')).toBeGreaterThanOrEqual(deniedBefore + 15);
+  });
+
+  test('the README security example runs: a token of role app writes under /app and is refused elsewhere', async () => {
+    await adminCall('PUT', '/v1/auth/roles/app', { grants: [{ scope: 'namespace', access: 'write', prefix: '/app' }] });
+    await admin.create('/app', '');
+    const lines: string[] = [];
+    await secureExample(t.cluster.endpoints, certs.ca.cert, await tokenFor('app'), (line) => lines.push(line));
+    expect(lines).toEqual(['read from a token of role app', 'refused: write on namespace /elsewhere']);
   });
 
   test('the CLI over TLS: auth commands with the admin token, a token it made works, no token is exit code 8', async () => {
