@@ -4,26 +4,21 @@
  * counterexample and the seed to replay it).
  */
 import { resolve } from 'node:path';
+import { parseArgs as parseNodeArgs } from 'node:util';
 import { fuzzCluster } from './protocol-fuzz';
 
 function parseArgs(argv: string[]): { runs: number; seed: number; frames: number } {
-  const out = { runs: 2_000, seed: Date.now() % 2 ** 31, frames: 12 };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = (): number => {
-      const v = Number(argv[++i]);
-      if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${flag} needs a non-negative integer`);
-      return v;
-    };
-    if (flag === '--runs') out.runs = value();
-    else if (flag === '--seed') out.seed = value();
-    else if (flag === '--frames') out.frames = value();
-    else if (flag === '--help' || flag === '-h') {
-      console.log('usage: npm run fuzz -- [--runs N] [--seed S] [--frames F]');
-      process.exit(0);
-    } else throw new Error(`unknown flag ${flag}`);
+  const { values } = parseNodeArgs({ args: argv, options: { runs: { type: 'string' }, seed: { type: 'string' }, frames: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help === true) {
+    console.log('usage: npm run fuzz -- [--runs N] [--seed S] [--frames F]');
+    process.exit(0);
   }
-  return out;
+  const count = (name: string, text: string | undefined, fallback: number): number => {
+    const n = text === undefined ? fallback : Number(text);
+    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} needs a non-negative integer`);
+    return n;
+  };
+  return { runs: count('runs', values.runs, 2_000), seed: count('seed', values.seed, Date.now() % 2 ** 31), frames: count('frames', values.frames, 12) };
 }
 
 async function main(): Promise<void> {
