@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { ProcessCluster } from '../../server/src/tools/process-cluster';
 import type { AdminClientOptions } from '../../server/src/admin/admin-client';
 import { connect, Socket } from 'node:net';
+import { connect as tlsConnect, ConnectionOptions as TlsOptions } from 'node:tls';
 import { ErrorCode, HikariClient, HikariClientOptions, HikariError } from '@hikarikeeper/client';
 import { decodeEnvelope, encodeEnvelope, Envelope, FrameDecoder } from '@hikarikeeper/protocol';
 
@@ -109,10 +110,13 @@ export class RawConnection {
     socket.on('close', () => (this.closed = true));
     socket.on('error', () => undefined);
   }
-  static open(address: string): Promise<RawConnection> {
+  /** A connection to `address`, over TLS with `tls`. */
+  static open(address: string, tls?: TlsOptions): Promise<RawConnection> {
     const [host, port] = address.split(':');
     return new Promise((resolve, reject) => {
-      const s = connect(Number(port), host, () => resolve(new RawConnection(s)));
+      const s: Socket = tls === undefined
+        ? connect(Number(port), host, () => resolve(new RawConnection(s)))
+        : tlsConnect({ host, port: Number(port), ...tls }, () => resolve(new RawConnection(s)));
       s.once('error', reject);
     });
   }

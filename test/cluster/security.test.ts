@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { resolve as resolvePath } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { startTestCluster, TestCluster } from './harness';
+import { RawConnection, startTestCluster, TestCluster } from './harness';
 import { secureExample } from '../../examples/sdk/secure';
 
 const CLIENT_TIMEOUT_MS = 2_000;
@@ -202,6 +202,29 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     expect(await admin.exists('/services/billing')).toBeNull();
     expect(await admin.exists('/services/orders/fake')).toBeNull();
     expect(await metric('hikari_auth_denied_total')).toBeGreaterThanOrEqual(deniedBefore + 15);
+  });
+
+  test('a session belongs to the principal that opened it: another may not resume, renew or close it by id; an admin may', async () => {
+    await adminCall('PUT', '/v1/auth/roles/plain', { grants: [] });
+    const [tokenA, tokenB] = [await tokenFor('plain'), await tokenFor('plain')];
+    const leader = t.cluster.node(await t.cluster.waitForLeader());
+    const as = async (token: string) => {
+      const c = await RawConnection.open(leader.client, { ca });
+      expect((await c.call(1, 'hello', { protocol: 1, token })).t).toBe(2);
+      return c;
+    };
+    const a = await as(tokenA);
+    const opened = (await a.call(2, 'session.open', { timeoutMs: 5_000, attach: false })) as { t: number; r: { sessionId: string } };
+    const sessionId = opened.r.sessionId;
+    const b = await as(tokenB);
+    const code = (e: { t: number; e?: { code: string } }) => (e.t === 3 ? e.e!.code : 'ok');
+    expect(code((await b.call(2, 'session.resume', { sessionId })) as never)).toBe(ErrorCode.PERMISSION_DENIED);
+    expect(code((await b.call(3, 'session.keepalive', { sessionIds: [sessionId] })) as never)).toBe(ErrorCode.PERMISSION_DENIED);
+    expect(code((await b.call(4, 'session.close', { sessionId })) as never)).toBe(ErrorCode.PERMISSION_DENIED);
+    expect(code((await a.call(3, 'session.keepalive', { sessionIds: [sessionId] })) as never)).toBe('ok');
+    const root = await as(certs.adminToken);
+    expect(code((await root.call(2, 'session.close', { sessionId })) as never)).toBe('ok');
+    for (const c of [a, b, root]) c.socket.destroy();
   });
 
   test('the README security example runs: a token of role app writes under /app and is refused elsewhere', async () => {

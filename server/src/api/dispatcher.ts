@@ -91,7 +91,7 @@ export class Dispatcher {
       case 'session.open': {
         if (!this.runtime.isLeader()) throw HikariError.notLeader(this.runtime.leaderClientAddress());
         if (req.args.attach === false) this.detached.check(conn);
-        const opened = await this.sessions.open(req.args.timeoutMs);
+        const opened = await this.sessions.open(req.args.timeoutMs, conn.principal?.name);
         if (req.args.attach !== false) this.bindings.bind(conn, opened.sessionId);
         else this.detached.opened(conn, opened.sessionId);
         return opened;
@@ -102,16 +102,21 @@ export class Dispatcher {
         await this.runtime.readBarrier();
         const record = this.sessions.table.get(req.args.sessionId);
         if (!record) throw sessionExpired(req.args.sessionId);
+        this.guard?.requireSessionOwner(conn.principal, record.owner, req.op, conn.remote);
         this.bindings.bind(conn, req.args.sessionId);
         return { sessionId: req.args.sessionId, timeoutMs: record.timeoutMs };
       }
       case 'session.keepalive':
-        if (req.args.sessionIds !== undefined) return this.keepaliveMany(req.args.sessionIds);
+        if (req.args.sessionIds !== undefined) {
+          for (const id of req.args.sessionIds) this.guard?.requireSessionOwner(conn.principal, this.sessions.table.get(id)?.owner, req.op, conn.remote);
+          return this.keepaliveMany(req.args.sessionIds);
+        }
         return this.sessions.keepalive(this.boundSession(conn));
       case 'session.close': {
         const id = req.args.sessionId ?? this.boundSession(conn);
         if (!this.runtime.isLeader()) throw HikariError.notLeader(this.runtime.leaderClientAddress());
         if (!this.sessions.exists(id)) throw sessionExpired(id);
+        this.guard?.requireSessionOwner(conn.principal, this.sessions.table.get(id)?.owner, req.op, conn.remote);
         await this.sessions.close(id);
         if (conn.sessionId === id) this.bindings.unbind(conn);
         return {};

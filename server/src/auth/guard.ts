@@ -20,8 +20,8 @@ export interface AuthSettings {
 }
 
 export interface AuthObserver {
-  /** A request refused with PERMISSION_DENIED. */
-  denied(op: string, scope: AuthScope): void;
+  /** A request refused with PERMISSION_DENIED (scope 'sessions': another principal's session). */
+  denied(op: string, scope: AuthScope | 'sessions'): void;
   /** A credential refused (UNAUTHENTICATED); `reason` is one of a few fixed words. */
   unauthenticated(reason: UnauthenticatedReason): void;
 }
@@ -95,6 +95,21 @@ export class AccessGuard {
     const perms = principal === null ? null : this.table.permissionsOf(principal);
     if (perms === null) throw this.unauthenticated(principal === null ? 'missing' : 'revoked', remote, principal?.name);
     if (!perms.allows(scope, resource, accessLevel(access))) throw this.deny(principal!, what, { scope, resource, access }, remote);
+  }
+
+  /**
+   * Using a session by its id (resume, keepalive or close of a detached session): the session's
+   * owner, or a cluster admin. A session opened while authentication was off has no owner: any
+   * authenticated client may use it. Throws PERMISSION_DENIED.
+   */
+  requireSessionOwner(principal: Principal | null, owner: string | undefined, op: string, remote?: string): void {
+    if (owner === undefined || principal?.name === owner) return;
+    const perms = principal === null ? null : this.table.permissionsOf(principal);
+    if (perms === null) throw this.unauthenticated(principal === null ? 'missing' : 'revoked', remote, principal?.name);
+    if (perms.allows('cluster', '', accessLevel('admin'))) return;
+    this.observer.denied(op, 'sessions');
+    this.log.warn({ op, scope: 'sessions', principal: principal!.name, remote }, 'request denied');
+    throw new HikariError(ErrorCode.PERMISSION_DENIED, { op, scope: 'sessions', access: 'write' }, { message: `permission denied: the session belongs to another principal than ${principal!.name}` });
   }
 
   private fresh(p: Principal): Principal {

@@ -21,7 +21,8 @@ export type Command =
  * renewal that raced with the expiry decision wins on every replica alike.
  */
 export type SessionCommand =
-  | { k: 'session'; op: 'open'; id: string; ttl: number; t: number }
+  /** `o`: the principal that opened it (authentication on): only it (or a cluster admin) may use it by id. */
+  | { k: 'session'; op: 'open'; id: string; ttl: number; t: number; o?: string }
   | { k: 'session'; op: 'renew'; ids: string[]; t: number }
   | { k: 'session'; op: 'extend'; ids: string[]; t: number }
   | { k: 'session'; op: 'expire'; ids: string[]; t: number }
