@@ -68,7 +68,8 @@ async function run(ctx: WorkloadContext): Promise<WorkloadResult> {
   const { sessions, watchers } = ctx.options;
   const timeoutMs = ctx.options.sessionTimeoutMs;
   const seconds = ctx.options.seconds;
-  return withCluster({ nodes: ctx.options.nodes }, async (cluster) => {
+  // One connection per session from this one address: lift the per-address connection bound (1,024 by default).
+  return withCluster({ nodes: ctx.options.nodes, extraArgs: ['--connections-per-address', '20000'] }, async (cluster) => {
     // Sessions are opened on the leader: wait until the first election has settled (a fresh cluster
     // may still change leaders in its first second).
     let leaderId = await cluster.leader();

@@ -21,6 +21,13 @@ import { TicketWaits } from './locks/ticket-waits';
 import { WatchHub } from './watch/watch-hub';
 import type { ServerConfig } from './config';
 import type { Logger } from './logger';
+import { loadAuthRecords } from './coordination/auth';
+import { PermissionTable } from './auth/permission-table';
+import { AccessGuard } from './auth/guard';
+import { hashSecret } from './auth/tokens';
+import { clientListenerOptions, loadTlsMaterial, peerTlsOf } from './auth/tls';
+import { AuthApi } from './admin/auth-api';
+import { TLS_HANDSHAKE_TIMEOUT_MS } from './api/connection-limits';
 
 /** Randomness for election timeouts, from the OS (the simulator injects a seeded one instead). */
 const osRandom: RandomSource = { nextInt: (bound) => randomInt(bound) };
@@ -42,6 +49,7 @@ export class HikariNode {
   ) {}
 
   static async start(config: ServerConfig, log: Logger, clock: Clock = systemClock): Promise<HikariNode> {
+    const tls = config.tls === null ? null : loadTlsMaterial(config.tls); // before anything opens: a bad file fails the start
     mkdirSync(config.dataDir, { recursive: true });
     const store = await RocksStore.open(config.dataDir);
     const storage = await RocksRaftStorage.open(store);
@@ -57,7 +65,7 @@ export class HikariNode {
     collectDefaultMetrics({ register: registry });
     const sm = new CoordinationStateMachine(store);
     const peer = parseHostPort(config.peerAddress);
-    const transport = new TcpTransport({ id: config.id, clusterId: config.clusterId, host: peer.host, port: peer.port, logger: log });
+    const transport = new TcpTransport({ id: config.id, clusterId: config.clusterId, host: peer.host, port: peer.port, logger: log, ...(tls === null ? {} : { tls: peerTlsOf(tls) }) });
     const runtime = new RaftRuntime({
       id: config.id, store, storage, transport, clock, random: osRandom, logger: log,
       metrics: prometheusRuntimeMetrics(registry), tickMs: config.tickMs, electionTicks: config.electionTicks,
@@ -71,13 +79,17 @@ export class HikariNode {
     const watches = new WatchHub(runtime.applied);
     const bindings = new SessionBindingTable();
     const tickets = new TicketWaits((name) => sm.lock(name));
+    const authTable = new PermissionTable();
+    authTable.reset(await loadAuthRecords(store));
     runtime.onBatch((b) => {
+      if (b.auth.length > 0) authTable.apply(b.auth);
       sessions.onBatch(b.sessions);
       watches.onBatch(b.changes, b.applied);
       tickets.onBatchWritten();
     });
     runtime.onTicketsApplied((events) => tickets.onTicketsApplied(events));
     runtime.onSnapshotInstalled(async (applied) => {
+      authTable.reset(await loadAuthRecords(store));
       sessions.reset(await sm.loadSessions());
       watches.reset(applied);
       await tickets.recheckAll();
@@ -89,7 +101,17 @@ export class HikariNode {
     new Gauge({ name: 'hikari_state_cache_misses', help: 'State record reads that went to RocksDB (since start)', registers: [registry], collect() { this.set(sm.cacheStats.misses); } });
     new Gauge({ name: 'hikari_lock_waits', help: 'lock.wait requests held by this node', registers: [registry], collect() { this.set(tickets.size); } });
     new Gauge({ name: 'hikari_watches', help: 'Watches served by this node', registers: [registry], collect() { this.set(watches.watchCount); } });
-    const dispatcher = new Dispatcher(runtime, sm, clock, config.clusterId, requestLimits({ dataBytesMax: config.dataBytesMax }), sessions, watches, bindings, tickets);
+    const limitsExceeded = new Counter({ name: 'hikari_client_limit_exceeded_total', help: 'Client requests or connections refused over a limit, by limit', labelNames: ['limit'], registers: [registry] });
+    const denied = new Counter({ name: 'hikari_auth_denied_total', help: 'Requests refused with PERMISSION_DENIED, by operation and scope', labelNames: ['op', 'scope'], registers: [registry] });
+    const unauthenticated = new Counter({ name: 'hikari_auth_unauthenticated_total', help: 'Credentials refused (UNAUTHENTICATED), by reason', labelNames: ['reason'], registers: [registry] });
+    new Gauge({ name: 'hikari_peer_tls_refused', help: 'Inbound peer connections refused in the TLS handshake (since start)', registers: [registry], collect() { this.set(transport.stats().tlsHandshakesRefused); } });
+    const guard = config.auth
+      ? new AccessGuard(authTable, { adminTokenHash: config.adminToken === null ? null : hashSecret(config.adminToken), adminSubjects: new Set(config.adminCerts) }, {
+        denied: (op, scope) => denied.inc({ op, scope }),
+        unauthenticated: (reason) => unauthenticated.inc({ reason }),
+      }, log)
+      : null;
+    const dispatcher = new Dispatcher(runtime, sm, clock, config.clusterId, requestLimits({ dataBytesMax: config.dataBytesMax }), sessions, watches, bindings, tickets, guard);
     const clients = new ClientServer(dispatcher, log, {
       requestStarted(op) {
         requests.inc({ op });
@@ -99,12 +121,22 @@ export class HikariNode {
       requestFailed(op, code) {
         failures.inc({ op, code });
       },
-    });
+      limitExceeded(limit) {
+        limitsExceeded.inc({ limit });
+      },
+    }, { connectionsPerAddressMax: config.connectionsPerAddress, ...(tls === null ? {} : { tls: clientListenerOptions(tls, TLS_HANDSHAKE_TIMEOUT_MS) }) });
     const connections = new Gauge({ name: 'hikari_client_connections', help: 'Open client connections', registers: [registry], collect() { this.set(clients.connectionCount); } });
     void connections;
     let admin: AdminServer | null = null;
     const info = () => ({ clusterId: config.clusterId, clientAddress: config.clientAddress, adminAddress: config.adminAddress, peerAddress: config.peerAddress });
-    admin = new AdminServer(runtime, registry, log, info, servicesApiFor(runtime, sm, watches));
+    const authApi = new AuthApi({ propose: (cmd) => runtime.propose(cmd), readBarrier: () => runtime.readBarrier(), list: () => authTable.list(), now: () => clock.now() });
+    admin = new AdminServer(runtime, registry, log, info, servicesApiFor(runtime, sm, watches), {
+      guard, auth: authApi, ...(tls !== null && config.adminTls ? { tls: clientListenerOptions(tls, TLS_HANDSHAKE_TIMEOUT_MS) } : {}),
+    });
+    if (config.auth && config.adminToken === null && config.adminCerts.length === 0) {
+      log.warn({}, 'authentication is on with no bootstrap admin (no admin token, no admin certificate): only credentials already in the cluster state can be used');
+    }
+    if (!config.auth && tls !== null) log.warn({}, 'TLS is on but authentication is off (--auth off): anyone who completes a TLS handshake may use the cluster');
     runtime.onFatal = (e) => {
       log.error({ err: e.message }, 'fatal: exiting so that the node restarts from disk');
       process.exitCode = 70;
@@ -117,7 +149,7 @@ export class HikariNode {
     const boundClient = await clients.listen(c.host, c.port);
     const boundAdmin = await admin.listen(a.host, a.port);
     const addresses = { client: `${boundClient.host}:${boundClient.port}`, admin: `${boundAdmin.host}:${boundAdmin.port}`, peer: config.peerAddress };
-    log.info({ id: config.id, ...addresses, dataDir: config.dataDir }, 'node started');
+    log.info({ id: config.id, ...addresses, dataDir: config.dataDir, tls: tls !== null, adminTls: tls !== null && config.adminTls, auth: config.auth }, 'node started');
     return new HikariNode(config, runtime, store, clients, admin, log, addresses, sessions);
   }
 

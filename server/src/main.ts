@@ -25,6 +25,15 @@ async function main(): Promise<void> {
     .option('--election-ticks <n>', 'ticks without a leader before an election (randomized up to twice) [HIKARI_ELECTION_TICKS]')
     .option('--data-bytes-max <bytes>', 'largest node data accepted (default 1 MiB) [HIKARI_DATA_BYTES_MAX]')
     .option('--log-level <level>', 'trace, debug, info, warn, error [HIKARI_LOG_LEVEL]')
+    .option('--tls-cert <file>', 'this node\'s certificate (PEM): TLS on the client, peer and admin ports [HIKARI_TLS_CERT]')
+    .option('--tls-key <file>', 'its private key (PEM) [HIKARI_TLS_KEY]')
+    .option('--tls-ca <file>', 'the cluster CA (PEM): peers must present a certificate it signed [HIKARI_TLS_CA]')
+    .option('--tls-client-ca <file>', 'the CA of client certificates (default: --tls-ca) [HIKARI_TLS_CLIENT_CA]')
+    .option('--admin-tls <on|off>', 'serve the admin port over HTTPS (default: on with TLS) [HIKARI_ADMIN_TLS]')
+    .option('--auth <on|off|auto>', 'authentication and access control (auto: on when a token or TLS is configured) [HIKARI_AUTH]')
+    .option('--admin-token-file <file>', 'a file holding the bootstrap admin token (or set HIKARI_ADMIN_TOKEN) [HIKARI_ADMIN_TOKEN_FILE]')
+    .option('--admin-certs <subjects>', 'client certificate subjects (CN) that are admins, comma separated [HIKARI_ADMIN_CERTS]')
+    .option('--connections-per-address <n>', 'client connections accepted from one address (default 1024) [HIKARI_CONNECTIONS_PER_ADDRESS]')
     .option('--config <file>', 'a JSON file with the same settings (camelCase keys)');
   program.parse(process.argv);
   const o = program.opts<Record<string, string | boolean | undefined>>();
@@ -33,7 +42,9 @@ async function main(): Promise<void> {
     config = resolveConfig({
       id: o.id, clusterId: o.clusterId, dataDir: o.dataDir, clientAddress: o.clientAddress, peerAddress: o.peerAddress,
       adminAddress: o.adminAddress, cluster: o.cluster, join: o.join, tickMs: o.tickMs, snapshotEvery: o.snapshotEvery, logLevel: o.logLevel,
-      electionTicks: o.electionTicks, dataBytesMax: o.dataBytesMax,
+      electionTicks: o.electionTicks, dataBytesMax: o.dataBytesMax, tlsCert: o.tlsCert, tlsKey: o.tlsKey, tlsCa: o.tlsCa,
+      tlsClientCa: o.tlsClientCa, adminTls: o.adminTls, auth: o.auth, adminTokenFile: o.adminTokenFile, adminCerts: o.adminCerts,
+      connectionsPerAddress: o.connectionsPerAddress,
     }, process.env, o.config as string | undefined);
   } catch (e) {
     console.error(`hikari-server: ${e instanceof HikariError ? e.message : String(e)}`);

@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ProcessCluster } from '../../server/src/tools/process-cluster';
+import type { AdminClientOptions } from '../../server/src/admin/admin-client';
 import { connect, Socket } from 'node:net';
-import { ErrorCode, HikariClient, HikariError } from '@hikarikeeper/client';
+import { connect as tlsConnect, ConnectionOptions as TlsOptions } from 'node:tls';
+import { ErrorCode, HikariClient, HikariClientOptions, HikariError } from '@hikarikeeper/client';
 import { decodeEnvelope, encodeEnvelope, Envelope, FrameDecoder } from '@hikarikeeper/protocol';
 
 /** The built server (npm test runs `tsc -b` first). */
@@ -12,28 +14,38 @@ export const SERVER_SCRIPT = resolve(__dirname, '..', '..', 'server', 'dist', 'm
 export interface TestCluster {
   cluster: ProcessCluster;
   clusterId: string;
-  client(endpoints?: string[]): Promise<HikariClient>;
+  /** A client of the cluster (with the cluster's `client` options; `options` override them). */
+  client(endpoints?: string[], options?: Partial<HikariClientOptions>): Promise<HikariClient>;
   /** Kills every process and removes the data (call in afterAll/afterEach). */
   destroy(): Promise<void>;
+}
+
+export interface TestClusterOptions {
+  /** Environment variables of every node (HIKARI_ADMIN_TOKEN, ...). */
+  env?: Record<string, string>;
+  /** How the harness reaches the admin ports (TLS, token). */
+  admin?: AdminClientOptions;
+  /** Options of every client `client()` makes (token, TLS). */
+  client?: Partial<HikariClientOptions>;
 }
 
 /**
  * A cluster of real `hikari-server` processes with data in a temporary folder, on free loopback
  * ports. `extraArgs` go to every node (e.g. a small --snapshot-every).
  */
-export async function startTestCluster(size: number, extraArgs: string[] = []): Promise<TestCluster> {
+export async function startTestCluster(size: number, extraArgs: string[] = [], options: TestClusterOptions = {}): Promise<TestCluster> {
   if (!existsSync(SERVER_SCRIPT)) throw new Error(`${SERVER_SCRIPT} is missing: run \`npx tsc -b\` first`);
   const baseDir = mkdtempSync(join(tmpdir(), 'hk-cluster-'));
   const clusterId = `test-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
-  const cluster = await ProcessCluster.create({ size, baseDir, clusterId, serverScript: SERVER_SCRIPT, extraArgs });
+  const cluster = await ProcessCluster.create({ size, baseDir, clusterId, serverScript: SERVER_SCRIPT, extraArgs, env: options.env, admin: options.admin });
   cluster.startAll();
   await cluster.waitForLeader(30_000);
   const clients: HikariClient[] = [];
   return {
     cluster,
     clusterId,
-    async client(endpoints = cluster.endpoints) {
-      const c = await HikariClient.connect({ endpoints, clusterId });
+    async client(endpoints = cluster.endpoints, overrides = {}) {
+      const c = await HikariClient.connect({ endpoints, clusterId, ...options.client, ...overrides });
       clients.push(c);
       return c;
     },
@@ -98,10 +110,13 @@ export class RawConnection {
     socket.on('close', () => (this.closed = true));
     socket.on('error', () => undefined);
   }
-  static open(address: string): Promise<RawConnection> {
+  /** A connection to `address`, over TLS with `tls`. */
+  static open(address: string, tls?: TlsOptions): Promise<RawConnection> {
     const [host, port] = address.split(':');
     return new Promise((resolve, reject) => {
-      const s = connect(Number(port), host, () => resolve(new RawConnection(s)));
+      const s: Socket = tls === undefined
+        ? connect(Number(port), host, () => resolve(new RawConnection(s)))
+        : tlsConnect({ host, port: Number(port), ...tls }, () => resolve(new RawConnection(s)));
       s.once('error', reject);
     });
   }

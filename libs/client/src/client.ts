@@ -202,7 +202,8 @@ export class HikariClient {
         endpoints: options.endpoints,
         backoff: options.backoff,
         connectTimeoutMs: options.connectTimeoutMs,
-        hello: () => helloArgs(options.clientId, this.clusterId),
+        tls: options.tls,
+        hello: () => helloArgs(options.clientId, this.clusterId, options.token),
       },
       {
         connected: (connection, hello) => this.onConnected(connection, hello),

@@ -15,7 +15,8 @@
  *   (timeout, abort): a late answer is then expected, not a protocol violation, and the slot still
  *   counts against the node's in-flight limit, as it does on the node.
  */
-import { connect, Socket } from 'node:net';
+import { connect, isIP, Socket } from 'node:net';
+import { connect as connectTls, ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import {
   decodeEnvelope,
   encodeBody,
@@ -47,6 +48,8 @@ export interface ConnectionOptions {
   readonly hello: HelloArgs & { clientId: string };
   /** Time allowed for TCP connect plus the handshake. */
   readonly connectTimeoutMs: number;
+  /** node:tls options: the connection is TLS (its handshake within connectTimeoutMs too); null: plain TCP. */
+  readonly tls?: TlsConnectionOptions | null;
 }
 
 /** An encoded request, ready to `write` on the connection that encoded it. */
@@ -88,7 +91,10 @@ export class Connection {
     options: ConnectionOptions,
     private readonly hooks: ConnectionHooks,
   ) {
-    this.socket = connect({ host: this.endpoint.host, port: this.endpoint.port });
+    const { host, port } = this.endpoint;
+    const tls = options.tls ?? null;
+    // A TLS socket holds what is written before its handshake completes (the hello below).
+    this.socket = tls === null ? connect({ host, port }) : connectTls({ servername: isIP(host) === 0 ? host : undefined, ...tls, host, port });
     this.socket.setNoDelay(true);
     this.socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
     this.socket.on('data', (chunk: Buffer) => this.receive(chunk));

@@ -15,6 +15,7 @@
  *   nodes naming each other with stale hints) is tried only once its own backoff allows; until then
  *   the rotation is used.
  */
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { HelloArgs, HelloResult, HikariError } from '@hikarikeeper/protocol';
 import { Connection, ConnectionHooks } from './connection';
 import { Endpoint, EndpointPool, Random } from './endpoints';
@@ -28,6 +29,8 @@ export interface ConnectorOptions {
   readonly endpoints: readonly Endpoint[];
   readonly backoff: BackoffOptions;
   readonly connectTimeoutMs: number;
+  /** node:tls options of every connection, or null for plain TCP. */
+  readonly tls?: TlsConnectionOptions | null;
   /** The hello arguments for the next attempt (the cluster id may be pinned after the first). */
   readonly hello: () => HelloArgs & { clientId: string };
   readonly random?: Random;
@@ -149,7 +152,7 @@ export class Connector {
     if (this.closed) return;
     const connection = new Connection(
       endpoint,
-      { hello: this.options.hello(), connectTimeoutMs: this.options.connectTimeoutMs },
+      { hello: this.options.hello(), connectTimeoutMs: this.options.connectTimeoutMs, tls: this.options.tls ?? null },
       this.connectionHooks,
     );
     this.attempt = connection;

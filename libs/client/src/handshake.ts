@@ -15,8 +15,8 @@ import {
   PROTOCOL_VERSION,
 } from '@hikarikeeper/protocol';
 
-export function helloArgs(clientId: string, clusterId: string | undefined): HelloArgs & { clientId: string } {
-  return { protocol: PROTOCOL_VERSION, clientId, clusterId };
+export function helloArgs(clientId: string, clusterId: string | undefined, token?: string): HelloArgs & { clientId: string } {
+  return { protocol: PROTOCOL_VERSION, clientId, clusterId, token };
 }
 
 /**
@@ -26,7 +26,7 @@ export function helloArgs(clientId: string, clusterId: string | undefined): Hell
 export function checkHelloResult(value: unknown, clientId: string): HelloResult {
   const bad = (reason: string): HikariError => HikariError.badFrame(`hello result: ${reason}`);
   if (!isPlainObject(value)) throw bad('not a map');
-  const { protocol, clusterId, nodeId, sessionId, sessionTimeoutMs, leader, limits } = value;
+  const { protocol, clusterId, nodeId, sessionId, sessionTimeoutMs, leader, limits, principal } = value;
   if (protocol !== PROTOCOL_VERSION) throw bad(`protocol ${String(protocol)}, expected ${PROTOCOL_VERSION}`);
   if (value.clientId !== clientId) throw bad('clientId differs from the one sent');
   if (typeof clusterId !== 'string') throw bad('clusterId must be a string');
@@ -35,6 +35,7 @@ export function checkHelloResult(value: unknown, clientId: string): HelloResult 
   if (!Number.isSafeInteger(sessionTimeoutMs)) throw bad('sessionTimeoutMs must be an integer');
   if (leader !== null && typeof leader !== 'string') throw bad("leader must be 'host:port' or null");
   if (!isPlainObject(limits)) throw bad('limits must be a map');
+  if (principal !== undefined && typeof principal !== 'string') throw bad('principal must be a string');
   return {
     protocol: PROTOCOL_VERSION,
     clusterId,
@@ -48,6 +49,7 @@ export function checkHelloResult(value: unknown, clientId: string): HelloResult 
       dataBytesMax: positiveAtMost(limits.dataBytesMax, DATA_BYTES_MAX_CEILING, bad, 'dataBytesMax', 0),
       inFlightRequestsMax: positiveAtMost(limits.inFlightRequestsMax, IN_FLIGHT_REQUESTS_MAX, bad, 'inFlightRequestsMax'),
     },
+    ...(principal === undefined ? {} : { principal }),
   };
 }
 

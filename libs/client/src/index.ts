@@ -152,6 +152,7 @@ export {
   SESSION_TIMEOUT_MS_DEFAULT,
   TIMEOUT_MS_DEFAULT,
   WRITES_IN_FLIGHT_MAX,
+  type ClientTlsOptions,
   type HikariClientOptions,
   type SessionOptions,
 } from './options';

@@ -34,6 +34,18 @@ describe('resolveOptions', () => {
     expect(resolveOptions({ endpoints: ['h:1'], session: false }).session).toBeNull();
   });
 
+  test('a token and TLS settings are checked and kept; plain TCP and no token by default', () => {
+    expect(resolveOptions({ endpoints: ['h:1'] })).toMatchObject({ token: undefined, tls: null });
+    const resolved = resolveOptions({ endpoints: ['h:1'], token: 'abc.def', tls: { ca: 'PEM', cert: Buffer.from('c'), key: 'k' } });
+    expect(resolved.token).toBe('abc.def');
+    expect(resolved.tls).toMatchObject({ ca: 'PEM', key: 'k', minVersion: 'TLSv1.2' });
+    expect(fieldAtFault({ endpoints: ['h:1'], token: 'has space' })).toBe('token');
+    expect(fieldAtFault({ endpoints: ['h:1'], token: 'x'.repeat(257) })).toBe('token');
+    expect(fieldAtFault({ endpoints: ['h:1'], tls: { cert: 'c' } })).toBe('tls.cert');
+    expect(fieldAtFault({ endpoints: ['h:1'], tls: { ca: 42 } as never })).toBe('tls.ca');
+    expect(fieldAtFault({ endpoints: ['h:1'], tls: { rejectUnauthorized: false } as never })).toBe('tls.rejectUnauthorized');
+  });
+
   test('keeps at most half the server dedup window of writes in flight', () => {
     expect(WRITES_IN_FLIGHT_MAX * 2).toBeLessThanOrEqual(WRITE_DEDUP_WINDOW);
   });

@@ -4,7 +4,8 @@
  * handles `undefined` or a nonsensical value.
  */
 import { randomUUID } from 'node:crypto';
-import { HikariError, ID_CHARS_MAX, SESSION_TIMEOUT_MS_MAX, SESSION_TIMEOUT_MS_MIN } from '@hikarikeeper/protocol';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import { HikariError, ID_CHARS_MAX, SESSION_TIMEOUT_MS_MAX, SESSION_TIMEOUT_MS_MIN, TOKEN_PATTERN } from '@hikarikeeper/protocol';
 import { Endpoint, parseEndpoint } from './endpoints';
 
 /**
@@ -72,6 +73,26 @@ export interface HikariClientOptions {
    * generators).
    */
   session?: SessionOptions | false;
+  /**
+   * The credential for a cluster with authentication on: a token made by `hikari auth token create`
+   * (`<id>.<secret>`), or the bootstrap admin token. Sent in the handshake of every connection; a
+   * refused one fails `connect` with UNAUTHENTICATED. Without it, a client certificate (`tls.cert`)
+   * may identify the client.
+   */
+  token?: string;
+  /** Connect over TLS (the cluster runs with `--tls-*`): `{}` trusts the system's CAs, `ca` a cluster CA of its own. */
+  tls?: ClientTlsOptions;
+}
+
+/** TLS settings of the SDK's connections. PEM as a string or Buffer. */
+export interface ClientTlsOptions {
+  /** The CA that signed the nodes' certificates (the cluster CA). Default: the system's trusted CAs. */
+  ca?: string | Buffer;
+  /** A client certificate and its key: the client's identity where the cluster binds certificate subjects to roles. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** The name the node's certificate must carry. Default: the endpoint's host (an IP address is checked as such). */
+  servername?: string;
 }
 
 export interface SessionOptions {
@@ -91,6 +112,9 @@ export interface ResolvedOptions {
   readonly writesInFlightMax: number;
   /** Null when sessions are off. */
   readonly session: { readonly timeoutMs: number } | null;
+  readonly token: string | undefined;
+  /** node:tls options of every connection; null for plain TCP. */
+  readonly tls: TlsConnectionOptions | null;
 }
 
 export interface BackoffOptions {
@@ -133,7 +157,31 @@ export function resolveOptions(options: HikariClientOptions): ResolvedOptions {
       WRITES_IN_FLIGHT_MAX,
     ),
     session: sessionOption(options.session),
+    token: tokenOption(options.token),
+    tls: tlsOption(options.tls),
   };
+}
+
+function tokenOption(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !TOKEN_PATTERN.test(value)) throw HikariError.invalidArgument('token', 'must be a token as `hikari auth token create` prints it');
+  return value;
+}
+
+const TLS_FIELDS = ['ca', 'cert', 'key', 'servername'];
+
+function tlsOption(value: ClientTlsOptions | undefined): TlsConnectionOptions | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'object' || value === null) throw HikariError.invalidArgument('tls', 'must be { ca?, cert?, key?, servername? }');
+  const unknown = Object.keys(value).find((key) => !TLS_FIELDS.includes(key));
+  if (unknown !== undefined) throw HikariError.invalidArgument(`tls.${unknown}`, 'is not a known field');
+  for (const key of ['ca', 'cert', 'key'] as const) {
+    const v = value[key];
+    if (v !== undefined && typeof v !== 'string' && !Buffer.isBuffer(v)) throw HikariError.invalidArgument(`tls.${key}`, 'must be PEM text or a Buffer');
+  }
+  if ((value.cert === undefined) !== (value.key === undefined)) throw HikariError.invalidArgument('tls.cert', 'cert and key go together');
+  if (value.servername !== undefined && typeof value.servername !== 'string') throw HikariError.invalidArgument('tls.servername', 'must be a string');
+  return { ...value, minVersion: 'TLSv1.2' };
 }
 
 function sessionOption(value: SessionOptions | false | undefined): { timeoutMs: number } | null {

@@ -49,6 +49,11 @@ export enum ErrorCode {
   SHUTTING_DOWN = 'SHUTTING_DOWN',
   /** Over the in-flight limit (`details.limit`) of the connection; the request was not accepted. */
   TOO_MANY_REQUESTS = 'TOO_MANY_REQUESTS',
+  /**
+   * The node refused the connection: over its limit of connections (`details.limit`), in total or
+   * from one address (`details.what`). Sent once, then the connection is closed; another node may accept.
+   */
+  TOO_MANY_CONNECTIONS = 'TOO_MANY_CONNECTIONS',
   /** The lock `details.name` is not held by this session (released, expired or never acquired). */
   LOCK_NOT_HELD = 'LOCK_NOT_HELD',
   /** The fencing token presented for `details.name` is not the current one: a newer holder exists. */
@@ -59,9 +64,12 @@ export enum ErrorCode {
   WATCH_HISTORY_COMPACTED = 'WATCH_HISTORY_COMPACTED',
   /** The node belongs to another cluster than the one the client expects (`details.clusterId`). */
   CLUSTER_MISMATCH = 'CLUSTER_MISMATCH',
-  /** The authenticated client may not do this. */
+  /**
+   * The authenticated client may not do this: its role lacks `details.access` on `details.scope`
+   * `details.resource` (for a multi, `details.opIndex` names the op). Nothing was changed.
+   */
   PERMISSION_DENIED = 'PERMISSION_DENIED',
-  /** The connection has not authenticated, or its credentials were rejected. */
+  /** The connection has not authenticated, or its credentials were rejected or revoked (`details.reason`). */
   UNAUTHENTICATED = 'UNAUTHENTICATED',
   /** A bug or an unexpected failure; also what an unknown code from the wire becomes (`details.originalCode`). */
   INTERNAL = 'INTERNAL',
@@ -105,6 +113,7 @@ export const ERRORS: { readonly [C in ErrorCode]: ErrorSpec } = {
   CONNECTION_LOSS: spec('the connection was lost before the answer', true, true),
   SHUTTING_DOWN: spec('this node is shutting down', true),
   TOO_MANY_REQUESTS: spec('too many requests in flight on this connection', true),
+  TOO_MANY_CONNECTIONS: spec('too many connections ({what}): the limit is {limit}', true),
   LOCK_NOT_HELD: spec('the lock is not held by this session'),
   FENCE_MISMATCH: spec('the fencing token is not the current one'),
   LOCK_TIMEOUT: spec('timed out waiting for lock {name}'),

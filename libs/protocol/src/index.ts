@@ -14,7 +14,7 @@ export * from './codec';
 export * from './messages';
 export { DEFAULT_REQUEST_LIMITS, type RequestLimits, requestLimits } from './args';
 export * from './operations';
-export type { HelloArgs, HelloResult, PingArgs, PingResult } from './ops/handshake';
+export { TOKEN_PATTERN, type HelloArgs, type HelloResult, type PingArgs, type PingResult } from './ops/handshake';
 export {
   ANY_VERSION,
   CREATE_MODES,

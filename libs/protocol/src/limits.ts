@@ -54,6 +54,14 @@ export const SEQUENCE_MAX = 10 ** SEQUENCE_DIGITS - 1;
 /** Most operations in one `multi`: they are applied in one log entry, which must stay a bounded unit of work. */
 export const MULTI_OPS_MAX = 1000;
 
+/**
+ * Most children of one node: a create past it is TOO_LARGE. Listing is paged and the children index
+ * is a range scan, so the bound is not about memory; it keeps one directory from growing without
+ * limit under a runaway (or hostile) writer of sequential nodes. Enforced by the replicated state
+ * machine: every replica must use the same value.
+ */
+export const CHILDREN_PER_NODE_MAX = 1_000_000;
+
 /** Most names in one `children` page. A full page of the longest names must fit in one frame (asserted below). */
 export const CHILDREN_PAGE_MAX = 10_000;
 
@@ -74,6 +82,18 @@ export const IN_FLIGHT_BYTES_MAX = 64 * MiB;
 
 /** Longest operation name and event kind. They are identifiers, and they end up in logs and metrics labels. */
 export const OP_NAME_CHARS_MAX = 64;
+
+/**
+ * Detached sessions (`session.open` with `attach: false`) one connection may keep open at once: a
+ * gateway renewing many sessions fits, a loop opening sessions without end does not (TOO_LARGE).
+ */
+export const SESSIONS_PER_CONNECTION_MAX = 10_000;
+
+/**
+ * Longest credential token in `hello` (and an admin HTTP bearer token). A token is `<id>.<secret>`
+ * or a configured bootstrap token: a few dozen characters.
+ */
+export const TOKEN_CHARS_MAX = 256;
 
 /** Longest client, session or cluster id. They are opaque tokens (a random 128-bit id is 22–36 characters). */
 export const ID_CHARS_MAX = 64;

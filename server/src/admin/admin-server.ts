@@ -1,21 +1,45 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TlsOptions } from 'node:tls';
 import { ConfChangeType, Role } from '@hikarikeeper/raft';
-import { errorToWire, HikariError } from '@hikarikeeper/protocol';
+import { ErrorCode, errorToWire, HikariError, TOKEN_PATTERN } from '@hikarikeeper/protocol';
 import type { Registry } from 'prom-client';
 import type { RaftRuntime } from '../runtime/raft-runtime';
 import { encodeMemberContext, parseHostPort } from '../runtime/members';
 import type { Logger } from '../logger';
+import type { AccessGuard } from '../auth/guard';
+import type { Access, AuthScope } from '../auth/grants';
+import type { Principal } from '../auth/permission-table';
+import { certSubjectOf } from '../auth/tls';
 import { ServicesApi } from './services-api';
+import { AuthApi } from './auth-api';
 
 /** Request bodies the admin port reads (membership changes are tiny). */
 const ADMIN_BODY_BYTES_MAX = 64 * 1024;
+
+/** Connections the admin port holds at once: blocking queries (up to 1,000 by default) and room for the rest. */
+const ADMIN_CONNECTIONS_MAX = 2_048;
+
+export interface AdminServerOptions {
+  /** Serve HTTPS with these options (see auth/tls.ts); plain HTTP when absent. */
+  readonly tls?: TlsOptions;
+  /** Authentication and access control; null (no check) when authentication is off. */
+  readonly guard?: AccessGuard | null;
+  /** Authentication management under /v1/auth. */
+  readonly auth?: AuthApi | null;
+}
 
 /**
  * The admin HTTP port: `GET /health` (the process is alive), `GET /ready` (a leader is known and this
  * node has applied everything it knows committed), `GET /status` (JSON), `GET /metrics`
  * (Prometheus), `POST /members` (add a node as a learner, or promote it once caught up) and
  * `DELETE /members/<id>`; with a ServicesApi, the discovery read API under `/v1/services` (see
- * services-api.ts).
+ * services-api.ts); with an AuthApi, authentication management under `/v1/auth` (see auth-api.ts).
+ *
+ * With authentication on, every route but /health, /ready and /metrics needs a credential: a
+ * bearer token (`Authorization: Bearer <token>`) or, over HTTPS, a client certificate. `/status`
+ * needs cluster `read`; membership, leadership transfer and `/v1/auth` need cluster `admin`;
+ * `/v1/services` needs services `read` (on all services for the list).
  */
 export class AdminServer {
   private server: Server | null = null;
@@ -26,13 +50,16 @@ export class AdminServer {
     private readonly log: Logger,
     private readonly info: () => Record<string, unknown>,
     private readonly services: ServicesApi | null = null,
+    private readonly options: AdminServerOptions = {},
   ) {}
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
-      const server = createServer((req, res) => {
+      const handler = (req: IncomingMessage, res: ServerResponse): void => {
         this.route(req, res).catch((e) => this.reply(res, 500, { error: errorToWire(e) }));
-      });
+      };
+      const server = this.options.tls === undefined ? createServer(handler) : createHttpsServer(this.options.tls, handler);
+      server.maxConnections = ADMIN_CONNECTIONS_MAX;
       server.once('error', reject);
       server.listen(port, host, () => {
         server.off('error', reject);
@@ -77,21 +104,52 @@ export class AdminServer {
       const ready = st.leader !== 0 && this.runtime.applied >= st.commit;
       return this.reply(res, ready ? 200 : 503, { ready, leader: st.leader, commitIndex: st.commit, appliedIndex: this.runtime.applied });
     }
-    if (req.method === 'GET' && path === '/status') return this.reply(res, 200, this.status());
-    if (this.services !== null && ServicesApi.handles(path)) return this.services.handle(req, res, url);
     if (req.method === 'GET' && path === '/metrics') {
       res.writeHead(200, { 'content-type': this.registry.contentType });
       res.end(await this.registry.metrics());
       return;
     }
-    if (req.method === 'POST' && path === '/members') return this.addMember(req, res);
+    // Everything below needs a credential when authentication is on.
+    const need = this.access(req);
+    if (req.method === 'GET' && path === '/status') {
+      await need('status', 'cluster', '', 'read');
+      return this.reply(res, 200, this.status());
+    }
+    if (this.services !== null && ServicesApi.handles(path)) {
+      await need('services', 'services', serviceOf(path), 'read');
+      return this.services.handle(req, res, url);
+    }
+    const auth = this.options.auth ?? null;
+    if (auth !== null && AuthApi.handles(path)) {
+      await need('auth', 'cluster', '', 'admin');
+      const [status, body] = await auth.handle(req, path, readJson);
+      return this.reply(res, status, body);
+    }
     const m = /^\/members\/(\d+)$/.exec(path);
+    if ((req.method === 'POST' && (path === '/members' || path === '/transfer-leadership')) || (req.method === 'DELETE' && m)) await need('membership', 'cluster', '', 'admin');
+    if (req.method === 'POST' && path === '/members') return this.addMember(req, res);
     if (req.method === 'DELETE' && m) return this.removeMember(Number(m[1]), res);
     if (req.method === 'POST' && path === '/transfer-leadership') {
       const ok = await this.runtime.stepDown(5000);
       return this.reply(res, ok ? 200 : 409, { transferred: ok, leader: this.runtime.leader() });
     }
     return this.reply(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${path}` } });
+  }
+
+  /**
+   * The access check of one request: with authentication on, authenticates it (bearer token, else
+   * the client certificate) on first use and throws UNAUTHENTICATED or PERMISSION_DENIED; with it
+   * off, checks nothing.
+   */
+  private access(req: IncomingMessage): (what: string, scope: AuthScope, resource: string, access: Access) => Promise<void> {
+    const guard = this.options.guard ?? null;
+    if (guard === null) return async () => {};
+    const remote = req.socket.remoteAddress;
+    let principal: Principal | undefined;
+    return async (what, scope, resource, access) => {
+      principal ??= await guard.authenticate(bearerOf(req), certSubjectOf(req.socket), remote, () => this.runtime.readBarrier());
+      guard.require(principal, `admin:${what}`, scope, resource, access, remote);
+    };
   }
 
   /** `{ id, peer, client, promote? }`: adds a learner, or promotes an existing learner to voter. */
@@ -129,14 +187,48 @@ export class AdminServer {
     let code = status;
     if (body && typeof body === 'object' && 'error' in body && status === 500) {
       const err = (body as { error: { code: string } }).error;
-      code = err.code === 'INVALID_ARGUMENT' ? 400 : err.code === 'NOT_LEADER' ? 421 : err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT' ? 503 : 500;
+      code = HTTP_STATUS[err.code] ?? 500;
     }
-    res.writeHead(code, { 'content-type': 'application/json' });
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (code === 401) headers['www-authenticate'] = 'Bearer';
+    res.writeHead(code, headers);
     res.end(JSON.stringify(body));
   }
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+/** HTTP statuses of the error codes the admin port answers with. */
+const HTTP_STATUS: Record<string, number> = {
+  [ErrorCode.INVALID_ARGUMENT]: 400,
+  [ErrorCode.UNAUTHENTICATED]: 401,
+  [ErrorCode.PERMISSION_DENIED]: 403,
+  [ErrorCode.TOO_LARGE]: 413,
+  [ErrorCode.NOT_LEADER]: 421,
+  [ErrorCode.UNAVAILABLE]: 503,
+  [ErrorCode.TIMEOUT]: 503,
+  [ErrorCode.SHUTTING_DOWN]: 503,
+};
+
+/** The bearer token of a request; undefined when there is none. Throws UNAUTHENTICATED for a malformed one. */
+function bearerOf(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (header === undefined) return undefined;
+  const match = /^Bearer (\S+)$/.exec(header);
+  if (match === null || !TOKEN_PATTERN.test(match[1]!)) throw new HikariError(ErrorCode.UNAUTHENTICATED, { reason: 'bad-token' }, { message: 'not authenticated: the Authorization header must be "Bearer <token>"' });
+  return match[1];
+}
+
+/** The service a `/v1/services...` path reads ('' for the list of all services). */
+function serviceOf(path: string): string {
+  const raw = path.slice('/v1/services/'.length);
+  if (!path.startsWith('/v1/services/') || raw === '') return '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

@@ -1,10 +1,12 @@
 import type { Socket } from 'node:net';
 import {
   decodeEnvelope, encodeEnvelope, errorEnvelope, ErrorCode, FrameDecoder, FRAME_BYTES_MAX, HikariError,
-  IN_FLIGHT_REQUESTS_MAX, MessageType, validateRequest,
+  IN_FLIGHT_BYTES_MAX, IN_FLIGHT_REQUESTS_MAX, MessageType, validateRequest,
 } from '@hikarikeeper/protocol';
 import type { Dispatcher, ConnectionState } from './dispatcher';
 import type { Logger } from '../logger';
+import { certSubjectOf } from '../auth/tls';
+import { HELLO_TIMEOUT_MS, LimitName, limitOf } from './connection-limits';
 
 /** Bytes the server may buffer for a client that does not read its responses; past it, disconnect. */
 export const CLIENT_WRITE_BUFFER_BYTES_MAX = 32 * 1024 * 1024;
@@ -12,19 +14,25 @@ export const CLIENT_WRITE_BUFFER_BYTES_MAX = 32 * 1024 * 1024;
 export interface ConnectionObserver {
   requestStarted(op: string): () => void;
   requestFailed(op: string, code: string): void;
+  /** A limit tripped: a request refused over it, or the connection closed over it. */
+  limitExceeded(limit: LimitName): void;
 }
 
 /**
  * One client connection: frames in, requests dispatched concurrently (responses in any order),
  * frames out. A malformed frame is answered with BAD_FRAME and the connection closed (the byte
  * stream can no longer be trusted); a malformed request in a well-formed frame gets its coded
- * error and the connection lives on. Limits: frame size, requests in flight, unread output.
+ * error and the connection lives on. Limits: frame size, requests (and request bytes) in flight,
+ * unread output (past it the client is disconnected: a client that stops reading cannot make the
+ * node buffer without bound), time to `hello`.
  */
 export class ClientConnection {
   private readonly decoder = new FrameDecoder({ frameBytesMax: FRAME_BYTES_MAX });
-  private readonly state: ConnectionState = { clientId: null, sessionId: null, sink: this };
+  private readonly state: ConnectionState;
   private inFlight = 0;
+  private inFlightBytes = 0;
   private closed = false;
+  private helloTimer: NodeJS.Timeout | null;
   /**
    * Frames waiting for the end of this event-loop turn: every response settled in one turn leaves in
    * one socket write (a write per response cost a sixth of the leader's CPU under load).
@@ -40,6 +48,14 @@ export class ClientConnection {
     private readonly observer: ConnectionObserver,
     private readonly onClose: () => void,
   ) {
+    this.state = { clientId: null, sessionId: null, sink: this, principal: null, certSubject: certSubjectOf(socket), remote: socket.remoteAddress };
+    this.helloTimer = setTimeout(() => {
+      this.helloTimer = null;
+      if (this.state.clientId !== null) return;
+      this.observer.limitExceeded('hello timeout');
+      this.fatal(new HikariError(ErrorCode.TIMEOUT, { reason: `no successful hello within ${HELLO_TIMEOUT_MS} ms` }));
+    }, HELLO_TIMEOUT_MS);
+    this.helloTimer.unref();
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.onData(chunk));
     socket.on('error', () => this.close());
@@ -47,10 +63,12 @@ export class ClientConnection {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.closed) return; // closing: what still arrives is read and dropped (see close)
     let bodies: Buffer[];
     try {
       bodies = this.decoder.push(chunk);
     } catch (e) {
+      this.observer.limitExceeded(HikariError.is(e, ErrorCode.TOO_LARGE) ? 'frame bytes' : 'malformed frame');
       this.fatal(e);
       return;
     }
@@ -63,6 +81,7 @@ export class ClientConnection {
         // The envelope may still name the request id: answer that request, keep the connection.
         const id = e instanceof HikariError && typeof e.details.id === 'number' ? e.details.id : null;
         if (id === null) {
+          this.observer.limitExceeded('malformed frame');
           this.fatal(e);
           return;
         }
@@ -73,16 +92,19 @@ export class ClientConnection {
         this.fatal(HikariError.badFrame(`a client may only send requests, got type ${envelope.t}`));
         return;
       }
-      void this.request(envelope.id, envelope.op, envelope.a);
+      void this.request(envelope.id, envelope.op, envelope.a, body.length);
     }
   }
 
-  private async request(id: number, op: string, args: unknown): Promise<void> {
-    if (this.inFlight >= IN_FLIGHT_REQUESTS_MAX) {
-      this.send(errorEnvelope(id, new HikariError(ErrorCode.TOO_MANY_REQUESTS, { limit: IN_FLIGHT_REQUESTS_MAX })));
+  private async request(id: number, op: string, args: unknown, bytes: number): Promise<void> {
+    if (this.inFlight >= IN_FLIGHT_REQUESTS_MAX || this.inFlightBytes + bytes > IN_FLIGHT_BYTES_MAX) {
+      const overCount = this.inFlight >= IN_FLIGHT_REQUESTS_MAX;
+      this.observer.limitExceeded(overCount ? 'in-flight requests' : 'in-flight bytes');
+      this.send(errorEnvelope(id, new HikariError(ErrorCode.TOO_MANY_REQUESTS, overCount ? { limit: IN_FLIGHT_REQUESTS_MAX } : { what: 'bytes', limit: IN_FLIGHT_BYTES_MAX })));
       return;
     }
     this.inFlight++;
+    this.inFlightBytes += bytes;
     const done = this.observer.requestStarted(op);
     try {
       const req = validateRequest(op, args, this.dispatcher.limits);
@@ -91,9 +113,12 @@ export class ClientConnection {
     } catch (e) {
       if (!(e instanceof HikariError)) this.log.error({ op, err: e instanceof Error ? e.stack : String(e) }, 'request failed unexpectedly');
       this.observer.requestFailed(op, e instanceof HikariError ? e.code : ErrorCode.INTERNAL);
+      const limit = e instanceof HikariError ? limitOf(e) : null;
+      if (limit !== null) this.observer.limitExceeded(limit);
       this.send(errorEnvelope(id, e));
     } finally {
       this.inFlight--;
+      this.inFlightBytes -= bytes;
       done();
     }
   }
@@ -110,6 +135,12 @@ export class ClientConnection {
     }
     this.outbox.push(frame);
     this.outboxBytes += frame.length;
+    // Checked as answers pile up, not only at the flush: many large answers settled in one turn
+    // must not be concatenated into one huge write first.
+    if (this.outboxBytes + this.socket.writableLength > CLIENT_WRITE_BUFFER_BYTES_MAX) {
+      this.overflow();
+      return;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -124,10 +155,17 @@ export class ClientConnection {
     this.outbox = [];
     this.outboxBytes = 0;
     this.socket.write(frames.length === 1 ? frames[0] : Buffer.concat(frames, bytes));
-    if (this.socket.writableLength > CLIENT_WRITE_BUFFER_BYTES_MAX) {
-      this.log.warn({ remote: this.socket.remoteAddress, buffered: this.socket.writableLength }, 'client does not read its responses; disconnecting');
-      this.close();
-    }
+    if (this.socket.writableLength > CLIENT_WRITE_BUFFER_BYTES_MAX) this.overflow();
+  }
+
+  /** The client does not read its answers: drop what waits and disconnect, rather than buffer on. */
+  private overflow(): void {
+    this.log.warn({ remote: this.state.remote, buffered: this.socket.writableLength + this.outboxBytes }, 'client does not read its responses; disconnecting');
+    this.observer.limitExceeded('unread response bytes');
+    this.outbox = [];
+    this.outboxBytes = 0;
+    this.close();
+    this.socket.destroy();
   }
 
   /** Sends a server-pushed event (watches, sessions, locks). */
@@ -151,8 +189,11 @@ export class ClientConnection {
     if (this.closed) return;
     if (!this.socket.destroyed) this.flush(); // what was said before closing still leaves
     this.closed = true;
+    if (this.helloTimer !== null) clearTimeout(this.helloTimer);
     this.dispatcher.disconnected(this.state);
-    this.socket.destroySoon?.();
+    // Half-close and keep reading until the client closes too (or a second passes): destroying a
+    // socket with unread input resets it, and the client could lose the error that explains why.
+    this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
     this.onClose();
   }

@@ -10,6 +10,9 @@ import type { Clock } from '../runtime/clock';
 import type { SessionManager } from '../sessions/session-manager';
 import type { WatchHub, WatchSink } from '../watch/watch-hub';
 import type { TicketWaits } from '../locks/ticket-waits';
+import type { AccessGuard } from '../auth/guard';
+import type { Principal } from '../auth/permission-table';
+import { DetachedSessionQuota } from './session-quota';
 
 function sessionExpired(id: string): HikariError {
   return new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: `session ${id} has expired` });
@@ -22,6 +25,12 @@ export interface ConnectionState {
   sessionId: string | null;
   /** Where watch events go, and how the connection is ended. */
   readonly sink: WatchSink;
+  /** Who the connection authenticated as at `hello` (authentication on), else null. */
+  principal: Principal | null;
+  /** The subject (CN) of the client certificate TLS verified, or null. */
+  readonly certSubject: string | null;
+  /** The client's address, for logs. */
+  readonly remote: string | undefined;
 }
 
 /** Tracks which connections are bound to which session, to tell them when it expires. */
@@ -36,6 +45,8 @@ export interface SessionBindings {
  * point unless `stale`. Every failure is a HikariError with a stable code.
  */
 export class Dispatcher {
+  private readonly detached: DetachedSessionQuota;
+
   constructor(
     private readonly runtime: RaftRuntime,
     private readonly sm: CoordinationStateMachine,
@@ -46,7 +57,11 @@ export class Dispatcher {
     private readonly watches: WatchHub,
     private readonly bindings: SessionBindings,
     private readonly tickets: TicketWaits,
-  ) {}
+    /** Authentication and access control; null when authentication is off. */
+    private readonly guard: AccessGuard | null = null,
+  ) {
+    this.detached = new DetachedSessionQuota((id) => this.sessions.exists(id));
+  }
 
   /** A connection ended: its watches go; its session lives on until it expires or is resumed. */
   disconnected(conn: ConnectionState): void {
@@ -59,6 +74,7 @@ export class Dispatcher {
     if (req.op !== 'hello' && conn.clientId === null) {
       throw new HikariError(ErrorCode.INVALID_ARGUMENT, { field: 'op', reason: 'the first request on a connection must be hello' });
     }
+    if (this.guard !== null && req.op !== 'hello') this.guard.authorize(conn.principal, req, conn.remote);
     switch (req.op) {
       case 'hello':
         return this.hello(conn, req.args);
@@ -74,8 +90,10 @@ export class Dispatcher {
         return this.write({ k: 'multi', ops: req.args.ops, s: req.args.seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
       case 'session.open': {
         if (!this.runtime.isLeader()) throw HikariError.notLeader(this.runtime.leaderClientAddress());
-        const opened = await this.sessions.open(req.args.timeoutMs);
+        if (req.args.attach === false) this.detached.check(conn);
+        const opened = await this.sessions.open(req.args.timeoutMs, conn.principal?.name);
         if (req.args.attach !== false) this.bindings.bind(conn, opened.sessionId);
+        else this.detached.opened(conn, opened.sessionId);
         return opened;
       }
       case 'session.resume': {
@@ -84,16 +102,21 @@ export class Dispatcher {
         await this.runtime.readBarrier();
         const record = this.sessions.table.get(req.args.sessionId);
         if (!record) throw sessionExpired(req.args.sessionId);
+        this.guard?.requireSessionOwner(conn.principal, record.owner, req.op, conn.remote);
         this.bindings.bind(conn, req.args.sessionId);
         return { sessionId: req.args.sessionId, timeoutMs: record.timeoutMs };
       }
       case 'session.keepalive':
-        if (req.args.sessionIds !== undefined) return this.keepaliveMany(req.args.sessionIds);
+        if (req.args.sessionIds !== undefined) {
+          for (const id of req.args.sessionIds) this.guard?.requireSessionOwner(conn.principal, this.sessions.table.get(id)?.owner, req.op, conn.remote);
+          return this.keepaliveMany(req.args.sessionIds);
+        }
         return this.sessions.keepalive(this.boundSession(conn));
       case 'session.close': {
         const id = req.args.sessionId ?? this.boundSession(conn);
         if (!this.runtime.isLeader()) throw HikariError.notLeader(this.runtime.leaderClientAddress());
         if (!this.sessions.exists(id)) throw sessionExpired(id);
+        this.guard?.requireSessionOwner(conn.principal, this.sessions.table.get(id)?.owner, req.op, conn.remote);
         await this.sessions.close(id);
         if (conn.sessionId === id) this.bindings.unbind(conn);
         return {};
@@ -144,10 +167,12 @@ export class Dispatcher {
     }
   }
 
-  private hello(conn: ConnectionState, args: { clusterId?: string; clientId?: string }): HelloResult {
+  private async hello(conn: ConnectionState, args: { clusterId?: string; clientId?: string; token?: string }): Promise<HelloResult> {
     if (args.clusterId !== undefined && args.clusterId !== this.clusterId) {
       throw new HikariError(ErrorCode.CLUSTER_MISMATCH, { expected: args.clusterId, actual: this.clusterId });
     }
+    // Authenticated before anything is set: a refused hello leaves the connection as it was.
+    if (this.guard !== null) conn.principal = await this.guard.authenticate(args.token, conn.certSubject, conn.remote, () => this.runtime.readBarrier());
     conn.clientId = args.clientId ?? randomUUID();
     return {
       protocol: PROTOCOL_VERSION,
@@ -158,6 +183,7 @@ export class Dispatcher {
       sessionTimeoutMs: 0,
       leader: this.runtime.leaderClientAddress(),
       limits: { frameBytesMax: FRAME_BYTES_MAX, dataBytesMax: this.limits.dataBytesMax, inFlightRequestsMax: IN_FLIGHT_REQUESTS_MAX },
+      principal: conn.principal?.name,
     };
   }
 
@@ -185,7 +211,7 @@ export class Dispatcher {
     if (cmd.k === 'lock') {
       if (cmd.sid === undefined) throw new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: 'locks need a session: open one first' });
     }
-    if (cmd.k !== 'session') {
+    if (cmd.k !== 'session' && cmd.k !== 'auth') {
       if (cmd.s === undefined) delete cmd.s;
       if (cmd.sid === undefined) delete cmd.sid;
       if (cmd.c === undefined) delete cmd.c;

@@ -1,6 +1,7 @@
 import type { MultiOp, WireError } from '@hikarikeeper/protocol';
 import { pack, unpack } from './packer';
 import type { LockCommand } from './locks';
+import type { AuthCommand } from './auth';
 
 /**
  * A replicated command: what one log entry asks the state machine to do. Everything the apply
@@ -11,7 +12,8 @@ export type Command =
   | { k: 'ns'; op: MultiOp; c?: string; s?: number; t: number; sid?: string }
   | { k: 'multi'; ops: MultiOp[]; c?: string; s?: number; t: number; sid?: string }
   | SessionCommand
-  | LockCommand;
+  | LockCommand
+  | AuthCommand;
 
 /**
  * Session commands, proposed by the leader. `t` is the leader's clock: renewals and extensions
@@ -19,7 +21,8 @@ export type Command =
  * renewal that raced with the expiry decision wins on every replica alike.
  */
 export type SessionCommand =
-  | { k: 'session'; op: 'open'; id: string; ttl: number; t: number }
+  /** `o`: the principal that opened it (authentication on): only it (or a cluster admin) may use it by id. */
+  | { k: 'session'; op: 'open'; id: string; ttl: number; t: number; o?: string }
   | { k: 'session'; op: 'renew'; ids: string[]; t: number }
   | { k: 'session'; op: 'extend'; ids: string[]; t: number }
   | { k: 'session'; op: 'expire'; ids: string[]; t: number }

@@ -18,6 +18,9 @@
  * | 0x1A   | 0x1A + lock name                      | lock record: [permits, holders, waiters]    |
  * | 0x1B   | 0x1B + session id + 0x00 + lock name  | empty: the locks a session holds or awaits  |
  * | 0x1C   | 0x1C                                  | the last fencing token handed out           |
+ * | 0x1D   | 0x1D + 'r' + role name                | auth role: its grants                       |
+ * |        | 0x1D + 't' + token id                 | auth token: [SHA-256 of secret, role, ...]  |
+ * |        | 0x1D + 'c' + certificate subject      | auth certificate binding: [role, ...]       |
  *
  * Everything in [0x10, 0x20) is the state machine, and it is self-describing: one consistent scan of
  * that range (with the applied position and membership inside it) is a complete snapshot.
@@ -36,6 +39,7 @@ export const StateKey = {
   Lock: 0x1a,
   SessionLock: 0x1b,
   FenceCounter: 0x1c,
+  Auth: 0x1d,
 } as const;
 
 export const lockKey = (name: string): Buffer => prefixed(StateKey.Lock, name);
@@ -46,6 +50,21 @@ export function sessionLockRange(session: string): { gte: Buffer; lt: Buffer } {
 }
 export function sessionLockNameOf(session: string, key: Buffer): string {
   return key.subarray(1 + Buffer.byteLength(session, 'utf8') + 1).toString('utf8');
+}
+
+/** The kinds of auth records, by their second key byte. */
+export type AuthRecordKind = 'role' | 'token' | 'cert';
+const AUTH_KIND_BYTE: { readonly [K in AuthRecordKind]: string } = { role: 'r', token: 't', cert: 'c' };
+export const authKey = (kind: AuthRecordKind, name: string): Buffer => prefixed(StateKey.Auth, `${AUTH_KIND_BYTE[kind]}${name}`);
+export function authRange(kind?: AuthRecordKind): { gte: Buffer; lt: Buffer } {
+  if (kind === undefined) return { gte: Buffer.from([StateKey.Auth]), lt: Buffer.from([StateKey.Auth + 1]) };
+  const head = AUTH_KIND_BYTE[kind].charCodeAt(0);
+  return { gte: Buffer.from([StateKey.Auth, head]), lt: Buffer.from([StateKey.Auth, head + 1]) };
+}
+/** The kind and name of an auth record key, or null for a key of an unknown kind. */
+export function authKeyOf(key: Uint8Array): { kind: AuthRecordKind; name: string } | null {
+  const kind = key[1] === 0x72 ? 'role' : key[1] === 0x74 ? 'token' : key[1] === 0x63 ? 'cert' : null;
+  return kind === null ? null : { kind, name: Buffer.from(key.buffer, key.byteOffset + 2, key.byteLength - 2).toString('utf8') };
 }
 
 export const sessionKey = (id: string): Buffer => prefixed(StateKey.Session, id);

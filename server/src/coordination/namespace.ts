@@ -1,5 +1,5 @@
 import {
-  ANY_VERSION, baseName, CheckOp, CreateOp, DeleteOp, ErrorCode, HikariError, isEphemeralMode, isSequentialMode,
+  ANY_VERSION, baseName, CheckOp, CHILDREN_PER_NODE_MAX, clipText, CreateOp, DeleteOp, ErrorCode, HikariError, isEphemeralMode, isSequentialMode,
   MultiOp, MultiOpResult, parentOf, ROOT_PATH, sequentialName, SEQUENCE_MAX, SetOp, validatePath,
 } from '@hikarikeeper/protocol';
 import type { ChangeType } from '@hikarikeeper/protocol';
@@ -108,6 +108,7 @@ async function create(o: Overlay, op: CreateOp, at: ApplyPoint): Promise<MultiOp
     validatePath(path);
   }
   if (await readRecord(o, path)) throw HikariError.nodeExists(path);
+  if (parent.childrenCount >= CHILDREN_PER_NODE_MAX) throw HikariError.tooLarge(`children of ${clipText(parentPath)}`, parent.childrenCount + 1, CHILDREN_PER_NODE_MAX);
   const record: NodeRecord = {
     version: 0, cversion: 0, createdIndex: at.index, modifiedIndex: at.index, childrenCount: 0,
     dataLength: op.data.length, ephemeralOwner: owner, createdAt: at.time, modifiedAt: at.time, sequence: 0,

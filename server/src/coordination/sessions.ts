@@ -17,6 +17,8 @@ export interface SessionRecord {
    * session expires even if leaders keep changing (etcd issue 9888).
    */
   extendedAt: number | null;
+  /** The principal that opened it, when authentication was on (`token:<id>`, `cert:<subject>`, `admin`). */
+  owner?: string;
 }
 
 /** When a session expires, unless renewed first. */
@@ -26,8 +28,8 @@ export function deadlineOf(r: SessionRecord): number {
 
 // The rules of the session commands, pure (shared with the deterministic simulator).
 
-export function openedSession(timeoutMs: number, t: number): SessionRecord {
-  return { timeoutMs, renewedAt: t, extendedAt: null };
+export function openedSession(timeoutMs: number, t: number, owner?: string): SessionRecord {
+  return owner === undefined ? { timeoutMs, renewedAt: t, extendedAt: null } : { timeoutMs, renewedAt: t, extendedAt: null, owner };
 }
 
 /** A committed keepalive: a full timeout from `t`, and the right to one extension again. */
@@ -46,12 +48,12 @@ export function isExpiredAt(r: SessionRecord, t: number): boolean {
 }
 
 export function encodeSession(r: SessionRecord): Buffer {
-  return pack([r.timeoutMs, r.renewedAt, r.extendedAt]);
+  return pack(r.owner === undefined ? [r.timeoutMs, r.renewedAt, r.extendedAt] : [r.timeoutMs, r.renewedAt, r.extendedAt, r.owner]);
 }
 
 export function decodeSession(bytes: Uint8Array): SessionRecord {
-  const [timeoutMs, renewedAt, extendedAt] = unpack<[number, number, number | null]>(bytes);
-  return { timeoutMs, renewedAt, extendedAt };
+  const [timeoutMs, renewedAt, extendedAt, owner] = unpack<[number, number, number | null, string?]>(bytes);
+  return typeof owner === 'string' ? { timeoutMs, renewedAt, extendedAt, owner } : { timeoutMs, renewedAt, extendedAt };
 }
 
 export async function readSession(o: Overlay, id: string): Promise<SessionRecord | null> {
@@ -89,7 +91,7 @@ export async function applySession(o: Overlay, cmd: SessionCommand, at: ApplyPoi
   switch (cmd.op) {
     case 'open': {
       if (await readSession(o, cmd.id)) throw HikariError.invalidArgument('sessionId', 'a session with this id exists');
-      const r = openedSession(cmd.ttl, cmd.t);
+      const r = openedSession(cmd.ttl, cmd.t, cmd.o);
       o.put(sessionKey(cmd.id), encodeSession(r));
       at.sessions.set(cmd.id, r);
       return { sessionId: cmd.id, timeoutMs: cmd.ttl };

@@ -5,6 +5,7 @@ import {
 import { Command, decodeCommand, Outcome } from './commands';
 import { childKey, childNameOf, childrenRange, dataKey, dedupKey, fenceCounterKey, lockKey, SESSION_RANGE, sessionIdOf, sessionKey, statKey } from './keys';
 import { applyLock, decodeLock } from './locks';
+import { applyAuth, AuthChange } from './auth';
 import type { LockRecord, TicketEvent } from './lock-rules';
 import { applyOp, ApplyPoint, ChangeRecord, keysToPrefetch, readRecord } from './namespace';
 import { applySession, decodeSession, SessionRecord } from './sessions';
@@ -33,6 +34,8 @@ export interface BatchResult {
   readonly written: Array<[string, Buffer | null]>;
   /** Its number among the batches staged in the cache (see StateCache.staged). */
   readonly stagedAs: number;
+  /** Auth records written by the batch (roles, tokens, certificate bindings), for the permission table. */
+  readonly auth: AuthChange[];
 }
 
 /**
@@ -80,7 +83,7 @@ export class CoordinationStateMachine {
           prefetch.push(lockKey(cmd.name), fenceCounterKey);
           if (cmd.sid !== undefined) prefetch.push(sessionKey(cmd.sid));
         }
-        if (cmd.k !== 'session' && cmd.c !== undefined && cmd.s !== undefined) prefetch.push(dedupKey(cmd.c, cmd.s % DEDUP_SLOTS));
+        if (cmd.k !== 'session' && cmd.k !== 'auth' && cmd.c !== undefined && cmd.s !== undefined) prefetch.push(dedupKey(cmd.c, cmd.s % DEDUP_SLOTS));
       } catch {
         cmd = null;
       }
@@ -91,14 +94,15 @@ export class CoordinationStateMachine {
     const changes: ChangeRecord[] = [];
     const sessions = new Map<string, SessionRecord | null>();
     const tickets: TicketEvent[] = [];
+    const auth: AuthChange[] = [];
     for (const { entry, cmd } of commands) {
-      outcomes.set(entry.index, await this.applyCommand(overlay, entry, cmd, changes, sessions, tickets));
+      outcomes.set(entry.index, cmd?.k === 'auth' ? await applyAuthCommand(overlay, cmd, auth) : await this.applyCommand(overlay, entry, cmd, changes, sessions, tickets));
     }
     const written = overlay.flush(batch);
     // Until `batch` is written, its writes are read from memory: the next batch, which may be applied
     // before this one is on disk (pipelined persistence), sees the state these entries left.
     const stagedAs = this.store.staged(written);
-    return { outcomes, writes: overlay.writeCount, changes, sessions, tickets, written, stagedAs };
+    return { outcomes, writes: overlay.writeCount, changes, sessions, tickets, written, stagedAs, auth };
   }
 
   private async applyCommand(
@@ -235,6 +239,21 @@ export class CoordinationStateMachine {
       children.push({ name: names[i], data, stat: toStat(decodeRecord(statBytes)) });
     }
     return { names: kept, more, stat: toStat(record), children };
+  }
+}
+
+/** An admin command on auth records (see auth.ts): all or nothing, its changes published once it applied. */
+async function applyAuthCommand(overlay: Overlay, cmd: Extract<Command, { k: 'auth' }>, auth: AuthChange[]): Promise<Outcome> {
+  const fork = overlay.fork();
+  const changes: AuthChange[] = [];
+  try {
+    const value = await applyAuth(fork, cmd, changes);
+    overlay.absorb(fork);
+    auth.push(...changes);
+    return { ok: true, value };
+  } catch (e) {
+    if (!(e instanceof HikariError)) throw e; // a bug: stop rather than diverge
+    return { ok: false, error: errorToWire(e) };
   }
 }
 

@@ -11,6 +11,7 @@ import { Command, encodeCommand, Outcome } from '../coordination/commands';
 import type { ChangeRecord } from '../coordination/namespace';
 import type { SessionRecord } from '../coordination/sessions';
 import type { TicketEvent } from '../coordination/lock-rules';
+import type { AuthChange } from '../coordination/auth';
 import type { Transport, SnapshotStream } from '../transport/transport';
 import { framePieces, unframePieces } from '../transport/snapshot-pieces';
 import { Clock } from './clock';
@@ -28,6 +29,8 @@ export interface AppliedBatch {
   readonly tickets: readonly TicketEvent[];
   readonly sessions: ReadonlyMap<string, SessionRecord | null>;
   readonly applied: number;
+  /** Auth records written (roles, tokens, certificate bindings). */
+  readonly auth: readonly AuthChange[];
 }
 
 export interface RuntimeOptions {
@@ -459,7 +462,7 @@ export class RaftRuntime {
     for (const e of rd.committedEntries) (e.type === EntryType.ConfChange ? confEntries : normal).push(e);
     const applyStarted = process.hrtime.bigint();
     const applyResult = await this.sm.applyBatch(normal, batch);
-    const { outcomes, changes, sessions, tickets } = applyResult;
+    const { outcomes, changes, sessions, tickets, auth } = applyResult;
     let confChanged: ConfState | null = null;
     for (const e of confEntries) confChanged = this.applyConfEntry(e, batch);
     let applied = this.submittedApplied;
@@ -529,9 +532,9 @@ export class RaftRuntime {
       // Watches and the session table learn what this (now durable) batch changed, before any reader
       // is answered, so a client that reads after a change also has its watch event.
       if (rd.snapshot) for (const fn of this.snapshotListeners) await fn(applied);
-      if (changes.length > 0 || sessions.size > 0 || tickets.length > 0 || applied !== this.lastPublished) {
+      if (changes.length > 0 || sessions.size > 0 || tickets.length > 0 || auth.length > 0 || applied !== this.lastPublished) {
         this.lastPublished = applied;
-        for (const fn of this.batchListeners) fn({ changes, sessions, tickets, applied });
+        for (const fn of this.batchListeners) fn({ changes, sessions, tickets, applied, auth });
       }
       this.serveReads();
       this.metrics.appliedIndex.set(applied);

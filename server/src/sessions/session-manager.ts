@@ -116,9 +116,12 @@ export class SessionManager {
     return Math.min(this.limits.timeoutMsMax, Math.max(this.limits.timeoutMsMin, t));
   }
 
-  async open(timeoutMs: number | undefined): Promise<{ sessionId: string; timeoutMs: number }> {
+  /** Opens a session; `owner` (authentication on) is the principal that may use it by id. */
+  async open(timeoutMs: number | undefined, owner?: string): Promise<{ sessionId: string; timeoutMs: number }> {
     const id = randomBytes(16).toString('hex');
-    return (await this.propose({ k: 'session', op: 'open', id, ttl: this.clampTimeout(timeoutMs), t: this.clock.now() })) as {
+    const cmd: SessionCommand = { k: 'session', op: 'open', id, ttl: this.clampTimeout(timeoutMs), t: this.clock.now() };
+    if (owner !== undefined) cmd.o = owner;
+    return (await this.propose(cmd)) as {
       sessionId: string; timeoutMs: number;
     };
   }

@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createServer } from 'node:net';
+import { AdminClientOptions, adminRequest } from '../admin/admin-client';
 
 /** One node of a cluster of real server processes. */
 export interface ProcessNode {
@@ -27,6 +28,10 @@ export interface ProcessClusterOptions {
   /** Called with every line a node prints. */
   onLine?: (node: ProcessNode, line: string) => void;
   serverScript?: string;
+  /** How to reach the admin ports of a cluster with TLS or authentication on (CA, token). */
+  admin?: AdminClientOptions;
+  /** Extra environment variables for every node (HIKARI_ADMIN_TOKEN, ...). */
+  env?: Record<string, string>;
 }
 
 const LOG_LINES_KEPT = 2000;
@@ -113,7 +118,7 @@ export class ProcessCluster {
       ...(join ? ['--join'] : []), '--cluster', this.clusterSpec, ...(this.opts.extraArgs ?? []),
     ];
     // The node exits if this process dies (a crashed test runner must not leave servers behind).
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HIKARI_EXIT_WITH_PARENT: String(process.pid) } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.opts.env, HIKARI_EXIT_WITH_PARENT: String(process.pid) } });
     n.process = child;
     let pending = '';
     const onData = (chunk: Buffer) => {
@@ -178,9 +183,8 @@ export class ProcessCluster {
 
   async status(id: number, timeoutMs = 1000): Promise<NodeStatus | null> {
     try {
-      const res = await fetch(`http://${this.node(id).admin}/status`, { signal: AbortSignal.timeout(timeoutMs) });
-      if (!res.ok) return null;
-      return (await res.json()) as NodeStatus;
+      const res = await adminRequest(this.node(id).admin, 'GET', '/status', this.opts.admin ?? {}, undefined, timeoutMs);
+      return res.status === 200 ? (res.body as NodeStatus) : null;
     } catch {
       return null;
     }

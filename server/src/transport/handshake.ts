@@ -9,6 +9,7 @@ import type { NodeId } from '@hikarikeeper/raft';
 import { decodeHelloAnswer, encodeHello, Hello } from './control-frames';
 import { FramedSocket } from './framed-socket';
 import { PEER_PROTOCOL_VERSION } from './limits';
+import { connectPeer, PeerTls } from './peer-tls';
 
 export interface DialOptions {
   readonly host: string;
@@ -19,6 +20,8 @@ export interface DialOptions {
   /** Connection and handshake together must complete within this. */
   readonly timeoutMs: number;
   readonly keepAliveDelayMs: number;
+  /** Mutual TLS (see peer-tls.ts), or null for plain TCP. */
+  readonly tls: PeerTls | null;
 }
 
 export interface Dial {
@@ -33,7 +36,7 @@ export interface Dial {
 }
 
 export function dial(options: DialOptions): Dial {
-  const socket = net.connect({ host: options.host, port: options.port });
+  const { socket, ready } = connectPeer(options.tls, options.host, options.port);
   configureSocket(socket, options.keepAliveDelayMs);
   const framed = new FramedSocket(socket, options.frameBytesMax);
   const opened = new Promise<void>((resolve, reject) => {
@@ -48,7 +51,7 @@ export function dial(options: DialOptions): Dial {
     };
     const timer = setTimeout(() => settle(new HikariError(ErrorCode.TIMEOUT, { reason: 'handshake' })), options.timeoutMs);
     timer.unref();
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       try {
         framed.write(encodeHello(options.hello));
       } catch (error) {

@@ -18,6 +18,7 @@ import { encodeBatch } from './peer-codec';
 import { SendQueue } from './send-queue';
 import type { PeerAddress, TransportLogger } from './transport';
 import type { TransportCounters } from './stats';
+import type { PeerTls } from './peer-tls';
 
 /** What a link needs from its transport. */
 export interface LinkContext {
@@ -27,6 +28,8 @@ export interface LinkContext {
   readonly logger: TransportLogger;
   readonly random: RandomFn;
   readonly counters: TransportCounters;
+  /** Mutual TLS for every peer connection, or null for plain TCP. */
+  readonly tls: PeerTls | null;
   /** Decodes a batch from `from` and hands it over; throws BAD_FRAME (the connection is then closed). */
   deliver(from: NodeId, body: Buffer): void;
   /** Reports `id` unreachable (asynchronously, deduplicated). */
@@ -55,8 +58,9 @@ export class PeerLink {
   private timer: NodeJS.Timeout | null = null;
   private started = false;
   private closed = false;
-  /** Failed connection attempts since the last success: only the first one is logged. */
+  /** Failed connection attempts since the last success: the first one is logged, then only a new reason. */
   private failures = 0;
+  private lastFailure = '';
   private openedAtMs = 0;
 
   constructor(
@@ -170,6 +174,7 @@ export class PeerLink {
       frameBytesMax: limits.frameBytesMax,
       timeoutMs: limits.handshakeTimeoutMs,
       keepAliveDelayMs: limits.keepAliveDelayMs,
+      tls: this.ctx.tls,
     });
     this.dialing = framed;
     this.ctx.track(framed);
@@ -184,7 +189,9 @@ export class PeerLink {
         if (this.dialing !== framed) return;
         this.dialing = null;
         this.failures++;
-        if (this.failures === 1) {
+        const reason = String(error.details.reason ?? error.message);
+        if (this.failures === 1 || reason !== this.lastFailure) {
+          this.lastFailure = reason;
           this.ctx.logger.warn(
             { peer: this.id, address: `${this.addr.host}:${this.addr.port}`, code: error.code, reason: error.details.reason ?? error.message },
             'cannot connect to peer; retrying with backoff',
@@ -200,6 +207,7 @@ export class PeerLink {
     this.openedAtMs = Date.now();
     this.blocked = false;
     this.failures = 0;
+    this.lastFailure = '';
     this.ctx.counters.connectionsOpen++;
     this.ctx.logger.info({ peer: this.id, dialed: this.dials }, 'peer connected');
     framed.onDrain = () => {

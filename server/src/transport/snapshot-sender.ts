@@ -17,12 +17,15 @@ import { FramedSocket } from './framed-socket';
 import { asHikariError, dial } from './handshake';
 import { PEER_PROTOCOL_VERSION, snapshotFrameBytesMax, TcpTransportLimits } from './limits';
 import type { PeerAddress, TransportLogger } from './transport';
+import type { PeerTls } from './peer-tls';
 
 export interface SnapshotSendContext {
   readonly self: NodeId;
   readonly cluster: string;
   readonly limits: TcpTransportLimits;
   readonly logger: TransportLogger;
+  /** The snapshot connection is a peer connection: the same mutual TLS. */
+  readonly tls: PeerTls | null;
   track(framed: FramedSocket): void;
 }
 
@@ -44,6 +47,7 @@ export async function sendSnapshotStream(
     frameBytesMax: snapshotFrameBytesMax(limits),
     timeoutMs: limits.handshakeTimeoutMs,
     keepAliveDelayMs: limits.keepAliveDelayMs,
+    tls: ctx.tls,
   });
   ctx.track(framed);
   let resolveEnd: (end: End) => void = () => {};

@@ -24,6 +24,8 @@ export interface TransportCounters {
   snapshotReceivePauses: number;
   /** The most snapshot bytes one receiver buffered for its consumer at any time. */
   snapshotBufferedBytesPeak: number;
+  /** Inbound connections refused in the TLS handshake (no certificate of the cluster CA, not TLS). */
+  tlsHandshakesRefused: number;
 }
 
 export interface TcpTransportStats extends Readonly<TransportCounters> {
@@ -46,5 +48,6 @@ export function newCounters(): TransportCounters {
     snapshotsReceiveFailed: 0,
     snapshotReceivePauses: 0,
     snapshotBufferedBytesPeak: 0,
+    tlsHandshakesRefused: 0,
   };
 }

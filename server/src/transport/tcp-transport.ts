@@ -10,6 +10,8 @@
  *   the end of the event-loop turn (setImmediate), as few frames as the frame limit allows.
  * - Snapshots travel on a dedicated short-lived connection each, so that megabytes of snapshot never
  *   sit in front of heartbeats in a socket buffer. See snapshot-sender.ts / snapshot-receiver.ts.
+ * - With `tls`, every connection (message and snapshot) is mutual TLS against the cluster CA, under
+ *   the same handshake. See peer-tls.ts.
  */
 import * as net from 'node:net';
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
@@ -25,6 +27,8 @@ import { SnapshotReceiver } from './snapshot-receiver';
 import { sendSnapshotStream } from './snapshot-sender';
 import { newCounters, TcpTransportStats, TransportCounters } from './stats';
 import { PeerAddress, silentLogger, Transport, TransportHandler, TransportLogger } from './transport';
+import { createPeerServer, PeerTls } from './peer-tls';
+import { ThrottledLog } from '../logger';
 
 export interface TcpTransportOptions {
   /** This node's id. */
@@ -40,6 +44,8 @@ export interface TcpTransportOptions {
   readonly random?: RandomFn;
   /** Overrides of DEFAULT_LIMITS (tests shrink them). */
   readonly limits?: Partial<TcpTransportLimits>;
+  /** Mutual TLS for every peer connection; plain TCP when absent. */
+  readonly tls?: PeerTls;
 }
 
 type State = 'new' | 'starting' | 'started' | 'stopped';
@@ -49,6 +55,7 @@ export class TcpTransport implements Transport {
 
   private readonly limits: TcpTransportLimits;
   private readonly logger: TransportLogger;
+  private readonly tlsRefusals: ThrottledLog;
   private readonly counters: TransportCounters = newCounters();
   private readonly linkContext: LinkContext;
   private state: State = 'new';
@@ -70,6 +77,7 @@ export class TcpTransport implements Transport {
     }
     this.limits = checkLimits({ ...DEFAULT_LIMITS, ...options.limits });
     this.logger = options.logger ?? silentLogger;
+    this.tlsRefusals = new ThrottledLog(this.logger);
     this.linkContext = {
       self: options.id,
       cluster: options.clusterId,
@@ -77,6 +85,7 @@ export class TcpTransport implements Transport {
       logger: this.logger,
       random: options.random ?? Math.random,
       counters: this.counters,
+      tls: options.tls ?? null,
       deliver: (from, body) => this.deliver(from, body),
       unreachable: (id) => this.markUnreachable(id),
       scheduleFlush: (link) => {
@@ -102,7 +111,10 @@ export class TcpTransport implements Transport {
     if (this.state !== 'new') throw new Error(`TcpTransport.start() called when ${this.state}`);
     this.state = 'starting';
     this.handler = handler;
-    const server = net.createServer((socket) => this.accept(socket));
+    const server = createPeerServer(this.options.tls ?? null, this.limits.handshakeTimeoutMs, (socket) => this.accept(socket), (error, remote) => {
+      this.counters.tlsHandshakesRefused++;
+      this.tlsRefusals.warn({ remote, err: error.message }, 'peer refused in the TLS handshake');
+    });
     server.maxConnections = this.limits.inboundConnectionsMax;
     this.server = server;
     await new Promise<void>((resolve, reject) => {

@@ -5,11 +5,15 @@
 import { ArgReader } from '../args';
 import { ErrorCode, HikariError } from '../errors';
 import { isPlainObject } from '../json';
-import { ID_CHARS_MAX, PROTOCOL_VERSION, SESSION_TIMEOUT_MS_MAX, SESSION_TIMEOUT_MS_MIN } from '../limits';
+import { ID_CHARS_MAX, PROTOCOL_VERSION, SESSION_TIMEOUT_MS_MAX, SESSION_TIMEOUT_MS_MIN, TOKEN_CHARS_MAX } from '../limits';
 
 /** Client, session and cluster ids: opaque printable tokens. */
 const ID_PATTERN = new RegExp(`^[A-Za-z0-9._:-]{1,${ID_CHARS_MAX}}$`);
 const ID_DESCRIPTION = `1 to ${ID_CHARS_MAX} characters among A-Z a-z 0-9 . _ : -`;
+
+/** Credential tokens: printable characters of base64 and base64url, and the separators `.` `_` `-` `~`. */
+export const TOKEN_PATTERN = new RegExp(`^[A-Za-z0-9._~+/=-]{1,${TOKEN_CHARS_MAX}}$`);
+const TOKEN_DESCRIPTION = `1 to ${TOKEN_CHARS_MAX} characters among A-Z a-z 0-9 . _ ~ + / = -`;
 
 export interface HelloArgs {
   /** The protocol version the client speaks; a node that does not speak it answers UNSUPPORTED_PROTOCOL. */
@@ -25,6 +29,12 @@ export interface HelloArgs {
   sessionTimeoutMs?: number;
   /** The cluster the client expects; a node of another cluster answers CLUSTER_MISMATCH. */
   clusterId?: string;
+  /**
+   * The client's credential when the cluster has authentication on: a token (`<id>.<secret>`, made
+   * with `hikari auth token create`) or the bootstrap admin token. A bad one is UNAUTHENTICATED. A
+   * client certificate (TLS) may stand in for it. Ignored by a node with authentication off.
+   */
+  token?: string;
 }
 
 export interface HelloResult {
@@ -42,6 +52,11 @@ export interface HelloResult {
   leader: string | null;
   /** The limits this node enforces, so that the SDK refuses locally what the node would refuse. */
   limits: { frameBytesMax: number; dataBytesMax: number; inFlightRequestsMax: number };
+  /**
+   * Who the node takes this connection for when authentication is on: `token:<id>`, `cert:<subject>`
+   * or `admin` (the bootstrap credential); absent when authentication is off.
+   */
+  principal?: string;
 }
 
 export type PingArgs = Record<string, never>;
@@ -57,7 +72,7 @@ export function validateHello(args: unknown): HelloArgs {
       supported: PROTOCOL_VERSION,
     });
   }
-  const r = ArgReader.of(args, ['protocol', 'clientId', 'sessionId', 'sessionTimeoutMs', 'clusterId']);
+  const r = ArgReader.of(args, ['protocol', 'clientId', 'sessionId', 'sessionTimeoutMs', 'clusterId', 'token']);
   const id = (key: string): string => r.token(key, ID_PATTERN, ID_DESCRIPTION);
   return {
     protocol: r.integer('protocol', PROTOCOL_VERSION, PROTOCOL_VERSION) as typeof PROTOCOL_VERSION,
@@ -67,6 +82,7 @@ export function validateHello(args: unknown): HelloArgs {
       r.integer(key, SESSION_TIMEOUT_MS_MIN, SESSION_TIMEOUT_MS_MAX),
     ),
     clusterId: r.optional('clusterId', id),
+    token: r.optional('token', (key) => r.token(key, TOKEN_PATTERN, TOKEN_DESCRIPTION)),
   };
 }
 

@@ -1,0 +1,76 @@
+/**
+ * TLS material of a node (PEM files named in the configuration) and the TLS options of each of its
+ * listeners:
+ *
+ * - client port: the node's certificate; a client certificate is asked for but not required (a
+ *   token may authenticate instead); one that the client CA verifies gives the connection an
+ *   identity (its subject's CN), one that it does not is ignored;
+ * - peer port and peer dials (message and snapshot connections): mutual TLS, both sides verified
+ *   against the cluster CA: a node without a certificate signed by it cannot connect;
+ * - admin HTTP (when served over TLS): as the client port.
+ */
+import { readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { TLSSocket, TlsOptions } from 'node:tls';
+import { HikariError } from '@hikarikeeper/protocol';
+import type { PeerTls } from '../transport/peer-tls';
+
+export interface TlsFiles {
+  /** The node's certificate (PEM), presented on every port and on peer dials. */
+  readonly cert: string;
+  /** Its private key (PEM). */
+  readonly key: string;
+  /** The cluster CA (PEM): peers must present a certificate it signed. */
+  readonly ca: string;
+  /** The CA that signs client certificates (PEM); default: the cluster CA. */
+  readonly clientCa?: string;
+}
+
+/** The loaded PEM material. */
+export interface TlsMaterial {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca: Buffer;
+  readonly clientCa: Buffer;
+}
+
+/** Reads the files; throws INVALID_ARGUMENT naming the setting whose file cannot be read or is not PEM. */
+export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
+  const read = (field: string, path: string): Buffer => {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (e) {
+      throw HikariError.invalidArgument(field, `cannot read ${path}: ${(e as Error).message}`);
+    }
+    if (!bytes.includes('-----BEGIN ')) throw HikariError.invalidArgument(field, `${path} is not a PEM file`);
+    return bytes;
+  };
+  const ca = read('tlsCa', files.ca);
+  return {
+    cert: read('tlsCert', files.cert),
+    key: read('tlsKey', files.key),
+    ca,
+    clientCa: files.clientCa === undefined ? ca : read('tlsClientCa', files.clientCa),
+  };
+}
+
+/** Options of a listener for clients (client port, admin HTTP): the client certificate is optional. */
+export function clientListenerOptions(m: TlsMaterial, handshakeTimeoutMs: number): TlsOptions {
+  return { cert: m.cert, key: m.key, ca: m.clientCa, requestCert: true, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs, minVersion: 'TLSv1.2' };
+}
+
+/** The TLS material of peer links (listener and dialer alike): mutual, against the cluster CA. */
+export function peerTlsOf(m: TlsMaterial): PeerTls {
+  return { cert: m.cert, key: m.key, ca: m.ca };
+}
+
+/**
+ * The subject (CN) of the certificate the client presented, if TLS verified it against the client
+ * CA; null for a plain socket, no certificate, or one that did not verify.
+ */
+export function certSubjectOf(socket: Socket): string | null {
+  if (!(socket instanceof TLSSocket) || !socket.authorized) return null;
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  return typeof cn === 'string' && cn.length > 0 ? cn : null;
+}

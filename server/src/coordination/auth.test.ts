@@ -1,0 +1,124 @@
+import { Entry, EntryType } from '@hikarikeeper/raft';
+import { CHILDREN_PER_NODE_MAX, ErrorCode } from '@hikarikeeper/protocol';
+import { Command, encodeCommand, Outcome } from './commands';
+import { CoordinationStateMachine, BatchResult } from './state-machine';
+import { MemoryBatch, MemoryStateStore } from './state-store';
+import { AuthCommand, loadAuthRecords } from './auth';
+import { authRange, STATE_RANGE, statKey } from './keys';
+import { encodeRecord, ROOT_RECORD } from './node-record';
+import { PermissionTable, Principal } from '../auth/permission-table';
+import { hashSecret } from '../auth/tokens';
+import { ADMIN_ROLE, Grant } from '../auth/grants';
+
+/** A state machine on the in-memory store, one entry per command, publishing auth changes to a table as the node does. */
+function harness() {
+  const store = new MemoryStateStore();
+  const sm = new CoordinationStateMachine(store);
+  const table = new PermissionTable();
+  let index = 0;
+  return {
+    store,
+    sm,
+    table,
+    async apply(...cmds: Command[]): Promise<Outcome[]> {
+      const entries: Entry[] = cmds.map((c) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeCommand(c) }));
+      const batch = new MemoryBatch();
+      const result: BatchResult = await sm.applyBatch(entries, batch);
+      store.write(batch);
+      sm.batchWritten(result);
+      table.apply(result.auth);
+      return entries.map((e) => result.outcomes.get(e.index)!);
+    },
+  };
+}
+
+const t = 1_700_000_000_000;
+const roleSet = (name: string, grants: Grant[]): AuthCommand => ({ k: 'auth', op: 'role.set', name, grants, t });
+const tokenCreate = (id: string, secret: string, role: string): AuthCommand => ({ k: 'auth', op: 'token.create', id, hash: hashSecret(secret), role, note: 'n', t });
+const code = (o: Outcome): string => (o.ok ? 'ok' : o.error.code);
+const SECRET = 'S'.repeat(43);
+
+describe('auth records in the replicated state', () => {
+  test('roles, tokens and certificate bindings apply through the log and reach the permission table', async () => {
+    const h = harness();
+    const outcomes = await h.apply(
+      roleSet('app', [{ scope: 'namespace', access: 'write', prefix: '/app' }]),
+      tokenCreate('t1', SECRET, 'app'),
+      { k: 'auth', op: 'cert.set', subject: 'svc-a', role: 'app', note: '', t },
+    );
+    expect(outcomes.map(code)).toEqual(['ok', 'ok', 'ok']);
+    expect(h.table.verifyToken('t1', SECRET)).toBe(true);
+    expect(h.table.verifyToken('t1', 'X'.repeat(43))).toBe(false);
+    const p = new Principal('token', 't1');
+    expect(h.table.permissionsOf(p)?.allows('namespace', '/app/x', 2)).toBe(true);
+    expect(h.table.permissionsOf(p)?.allows('namespace', '/apple', 1)).toBe(false);
+    expect(h.table.permissionsOf(new Principal('cert', 'svc-a'))?.role).toBe('app');
+    // Nothing but the hash is stored: the secret appears nowhere in the state.
+    for (const [, value] of h.store.entries()) expect(value.includes(Buffer.from(SECRET))).toBe(false);
+  });
+
+  test('the stored records rebuild exactly the table the changes built (start, snapshot install)', async () => {
+    const h = harness();
+    await h.apply(roleSet('r1', [{ scope: 'locks', access: 'read', prefix: 'a' }]), roleSet('r2', []), tokenCreate('t1', SECRET, 'r1'), tokenCreate('t2', SECRET, ADMIN_ROLE));
+    await h.apply({ k: 'auth', op: 'token.revoke', id: 't1', t }, { k: 'auth', op: 'role.delete', name: 'r1', t });
+    const rebuilt = new PermissionTable();
+    rebuilt.reset(await loadAuthRecords(h.store));
+    expect(rebuilt.list()).toEqual(h.table.list());
+    expect(h.table.list().tokens.map((x) => x.id)).toEqual(['t2']);
+    expect(h.table.list().roles.map((x) => x.name)).toEqual([ADMIN_ROLE, 'r2']);
+    // The records are inside the state range, which is what a snapshot streams.
+    const range = authRange();
+    expect(range.gte.compare(STATE_RANGE.gte)).toBeGreaterThanOrEqual(0);
+    expect(range.lt.compare(STATE_RANGE.lt)).toBeLessThanOrEqual(0);
+  });
+
+  test('a revoked token or deleted binding loses its permissions at once for principals already holding them', async () => {
+    const h = harness();
+    await h.apply(tokenCreate('t1', SECRET, ADMIN_ROLE));
+    const p = new Principal('token', 't1');
+    expect(h.table.permissionsOf(p)).not.toBeNull();
+    await h.apply({ k: 'auth', op: 'token.revoke', id: 't1', t });
+    expect(h.table.permissionsOf(p)).toBeNull();
+  });
+
+  test('refusals are coded and change nothing', async () => {
+    const h = harness();
+    await h.apply(roleSet('app', []), tokenCreate('t1', SECRET, 'app'));
+    const before = h.store.entries();
+    const outcomes = await h.apply(
+      roleSet(ADMIN_ROLE, []), // built in
+      tokenCreate('t2', SECRET, 'nope'), // no such role
+      tokenCreate('t1', 'Y'.repeat(43), 'app'), // id taken by another secret
+      { k: 'auth', op: 'role.delete', name: 'app', t }, // still given to t1
+      roleSet('bad', [{ scope: 'namespace', access: 'write', prefix: 'no-slash' }]),
+      roleSet('bad', [{ scope: 'cluster', access: 'admin', prefix: 'x' }]),
+      { k: 'auth', op: 'token.create', id: 't3', hash: Buffer.alloc(5), role: 'app', note: '', t },
+    );
+    expect(outcomes.map(code)).toEqual(Array(7).fill(ErrorCode.INVALID_ARGUMENT));
+    // No record changed (auth commands carry no client id, so not even a dedup slot is written).
+    expect(h.store.entries()).toEqual(before);
+  });
+
+  test('repeating a create or a delete is harmless (an admin call retried)', async () => {
+    const h = harness();
+    await h.apply(roleSet('app', []));
+    const [first, again] = await h.apply(tokenCreate('t1', SECRET, 'app'), tokenCreate('t1', SECRET, 'app'));
+    expect([first, again]).toEqual([{ ok: true, value: { existed: false } }, { ok: true, value: { existed: true } }]);
+    const [gone, goneAgain] = await h.apply({ k: 'auth', op: 'token.revoke', id: 't1', t }, { k: 'auth', op: 'token.revoke', id: 't1', t });
+    expect([gone, goneAgain]).toEqual([{ ok: true, value: { existed: true } }, { ok: true, value: { existed: false } }]);
+  });
+});
+
+describe('children per node', () => {
+  test(`a create under a node holding ${CHILDREN_PER_NODE_MAX} children is TOO_LARGE and changes nothing`, async () => {
+    const h = harness();
+    // Make the root hold the maximum (writing a million nodes would take the test a minute).
+    const batch = new MemoryBatch();
+    batch.put(statKey('/'), encodeRecord({ ...ROOT_RECORD, childrenCount: CHILDREN_PER_NODE_MAX }));
+    h.store.write(batch);
+    const before = h.store.entries();
+    const [full] = await h.apply({ k: 'ns', op: { op: 'create', path: '/one-more', data: new Uint8Array(0), mode: 'persistent' }, t });
+    expect(full).toMatchObject({ ok: false, error: { code: ErrorCode.TOO_LARGE, details: { limit: CHILDREN_PER_NODE_MAX } } });
+    expect(h.store.entries()).toEqual(before);
+  });
+});
