@@ -42,40 +42,44 @@ export const MEMORY_ENDPOINT = 'memory';
 export class MemoryClient extends HikariClientApi implements SessionOwner {
   readonly locks: ClusterLockDriver;
   private readonly lockHooks: LockDriverHooks;
+  private readonly options: ResolvedOptions;
   private readonly events = new ClientEventEmitter();
   private current: SessionInfo | null;
   private readonly stop = new AbortController();
   private closing: Promise<void> | null = null;
   private discoveryFacade: Discovery | null = null;
 
-  private constructor(
+  /**
+   * Use `MemoryClient.connect` (or `cluster.connect`); the constructor is for subclasses (test
+   * helpers) that need the client at once. Throws INVALID_ARGUMENT for bad options (HikariClient's rules).
+   */
+  protected constructor(
     readonly cluster: MemoryCluster,
-    private readonly options: ResolvedOptions,
+    options: MemoryClientOptions = {},
   ) {
     super();
-    this.current = options.session === null ? null : cluster.openSession(options.session.timeoutMs, this);
+    if (typeof options !== 'object' || options === null) throw HikariError.invalidArgument('options', 'must be an object');
+    // HikariClient's checks and defaults; the endpoint is a placeholder nobody connects to.
+    this.options = resolveOptions({ clientId: options.clientId, timeoutMs: options.timeoutMs, session: options.session, endpoints: ['127.0.0.1:1'] });
+    this.current = this.options.session === null ? null : cluster.openSession(this.options.session.timeoutMs, this);
     const { driver, hooks } = ClusterLockDriver.open({
       call: (op, args, callOptions) => this.call(op, args, callOptions),
-      sessions: options.session !== null,
+      sessions: this.options.session !== null,
       sessionId: () => this.current?.id ?? '',
-      timeoutMs: options.timeoutMs,
+      timeoutMs: this.options.timeoutMs,
     });
     this.locks = driver;
     this.lockHooks = hooks;
   }
 
   /**
-   * A client of `cluster` (its session open, unless `session: false`). Rejects with
-   * INVALID_ARGUMENT for bad options (HikariClient's rules).
+   * A client of `cluster`, its session open (unless `session: false`), once `connected` is said.
+   * Rejects with INVALID_ARGUMENT for bad options (HikariClient's rules).
    */
   static async connect(cluster: MemoryCluster, options: MemoryClientOptions = {}): Promise<MemoryClient> {
-    if (typeof options !== 'object' || options === null) throw HikariError.invalidArgument('options', 'must be an object');
-    // HikariClient's checks and defaults; the endpoint is a placeholder nobody connects to.
-    const resolved = resolveOptions({ clientId: options.clientId, timeoutMs: options.timeoutMs, session: options.session, endpoints: ['127.0.0.1:1'] });
     await new Promise((resolve) => setImmediate(resolve));
-    const client = new MemoryClient(cluster, resolved);
-    const sessionId = client.current?.id ?? null;
-    client.events.emit('connected', { endpoint: MEMORY_ENDPOINT, nodeId: 1, clusterId: cluster.clusterId, leader: MEMORY_ENDPOINT, sessionId });
+    const client = new MemoryClient(cluster, options);
+    client.announce();
     return client;
   }
 
@@ -158,7 +162,13 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
     this.events.emit('expired', { sessionId });
     if (this.closing !== null) return; // closed by a listener
     this.current = this.cluster.openSession(this.current.timeoutMs, this);
-    this.events.emit('connected', { endpoint: MEMORY_ENDPOINT, nodeId: 1, clusterId: this.cluster.clusterId, leader: MEMORY_ENDPOINT, sessionId: this.current.id });
+    this.announce();
+  }
+
+  /** `connected`, with the session now. */
+  private announce(): void {
+    const sessionId = this.current?.id ?? null;
+    this.events.emit('connected', { endpoint: MEMORY_ENDPOINT, nodeId: 1, clusterId: this.cluster.clusterId, leader: MEMORY_ENDPOINT, sessionId });
   }
 
   protected async call<O extends OpName>(op: O, args: OpArgs<O>, options: CallOptions): Promise<OpResult<O>> {

@@ -32,6 +32,8 @@
 import {
   ErrorCode,
   HikariError,
+  Stat,
+  validatePath,
   ValidatedRequest,
   WatchKind,
 } from '@hikarikeeper/protocol';
@@ -137,17 +139,20 @@ export class MemoryCluster {
    * Writes as a client would, outside any client: creates `path` owned by session `owner` (null:
    * persistent), as another process's node would appear. The rules of `create` apply.
    */
-  createNode(path: string, data: Uint8Array | string, owner: string | null = null): void {
-    this.write((at) => this.namespace.put(path, Buffer.from(data), owner, at));
+  createNode(path: string, data: Uint8Array | string, owner: string | null = null): Stat {
+    validatePath(path);
+    return this.write((at) => this.namespace.put(path, Buffer.from(data), owner, at));
   }
 
   /** Replaces `path`'s data, outside any client. */
   setNode(path: string, data: Uint8Array | string): void {
+    validatePath(path);
     this.write((at) => this.namespace.apply({ op: 'set', path, data: Buffer.from(data) }, at));
   }
 
   /** Deletes `path`, outside any client. */
   deleteNode(path: string): void {
+    validatePath(path);
     this.write((at) => this.namespace.apply({ op: 'delete', path }, at));
   }
 
