@@ -4,8 +4,10 @@
  * what the cluster does. Every lock capability is on, as on the cluster; `expireHolder` expires the
  * holder's session, which the cluster does after a silence past its timeout.
  */
+import { describeDiscoveryContract } from '../testing/discovery-contract';
 import { describeLockContract } from '../testing/lock-contract';
 import type { ClusterLockGrant } from '../locks/cluster-driver';
+import type { MemoryClient } from './memory-client';
 import { MemoryCluster } from './memory-cluster';
 
 describe('MemoryCluster', () => {
@@ -29,4 +31,22 @@ describe('MemoryCluster', () => {
     },
     { shared: true, semaphore: true, fifo: true, reentrant: true, expireHolder: true },
   );
+
+  describeDiscoveryContract('MemoryClient.discovery', async () => {
+    const cluster = new MemoryCluster();
+    const clients: MemoryClient[] = [];
+    return {
+      connect: async () => {
+        const client = await cluster.connect();
+        clients.push(client);
+        return client;
+      },
+      expireSession: async (client) => {
+        cluster.expireSession(client.session!.id);
+      },
+      teardown: async () => {
+        await Promise.all(clients.map((client) => client.close()));
+      },
+    };
+  });
 });
