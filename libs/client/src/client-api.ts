@@ -38,7 +38,7 @@ import type {
   WatchOptions,
 } from './client';
 import type { CallOptions } from './dispatcher';
-import type { ClientEventName, ClientListener } from './events';
+import type { ClientEventName, ClientListener, ConnectedEvent } from './events';
 import type { SessionInfo } from './session-keeper';
 import type { Watch } from './watch';
 import type { ClusterLockDriver, ClusterLockGrant, LockInfoOptions } from './locks/cluster-driver';
@@ -46,6 +46,9 @@ import { Election } from './locks/election';
 import { DistributedLock, withLock } from './locks/lock';
 import type { AcquireOptions } from './locks/types';
 import type { Discovery } from './discovery/discovery';
+
+/** The node a client is connected to, as its handshake described it (see ConnectedEvent). */
+export type NodeInfo = Omit<ConnectedEvent, 'sessionId'>;
 
 export abstract class HikariClientApi {
   /** The lock driver (see locks/cluster-driver.ts): pass it wherever a `LockDriver` is expected. */
@@ -56,6 +59,12 @@ export abstract class HikariClientApi {
 
   /** Where the client is connected ('host:port'; 'memory' for a MemoryClient), or null while it is not. */
   abstract get endpoint(): string | null;
+
+  /**
+   * The node the client is connected to: its address, id, cluster id, and the leader's address as
+   * that node knew it when the client connected (null during an election). Null while not connected.
+   */
+  abstract get node(): NodeInfo | null;
 
   /** The session now (a snapshot: id, timeout, state); null when sessions are off. */
   abstract get session(): SessionInfo | null;

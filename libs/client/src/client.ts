@@ -71,7 +71,7 @@ import { Watch } from './watch';
 import { WatchRegistry } from './watch-registry';
 import { ClusterLockDriver, LockDriverHooks } from './locks/cluster-driver';
 import { Discovery } from './discovery/discovery';
-import { HikariClientApi } from './client-api';
+import { HikariClientApi, NodeInfo } from './client-api';
 
 /** Longest wait for `session.close` in `close()` (also bounded by the client's `timeoutMs`). */
 export const SESSION_CLOSE_WAIT_MS_MAX = 2_000;
@@ -257,6 +257,15 @@ export class HikariClient extends HikariClientApi {
   /** The endpoint of the open connection ('host:port'), or null while reconnecting or once closed. */
   get endpoint(): string | null {
     return this.connector.current?.endpoint.address ?? null;
+  }
+
+  get node(): NodeInfo | null {
+    const connection = this.connector.current;
+    if (connection === null || connection === undefined || this.closing !== null) return null;
+    const hello = this.hellos.get(connection);
+    if (hello === undefined) return null;
+    const { sessionId: _session, ...node } = this.connectedEvent(connection, null);
+    return node;
   }
 
   /**

@@ -198,6 +198,6 @@ export {
   SESSION_TIMEOUT_MS_MIN,
   WATCH_KINDS,
 } from '@hikarikeeper/protocol';
-export { HikariClientApi } from './client-api';
+export { HikariClientApi, type NodeInfo } from './client-api';
 export { MemoryCluster, MEMORY_CLUSTER_ID_DEFAULT, type MemoryClusterOptions } from './memory/memory-cluster';
 export { MemoryClient, MEMORY_ENDPOINT, type MemoryClientOptions } from './memory/memory-client';

@@ -23,7 +23,7 @@
  */
 import { ErrorCode, HikariError, OpArgs, OpName, OpResult, validateRequest } from '@hikarikeeper/protocol';
 import { closedError, WatchOptions } from '../client';
-import { HikariClientApi } from '../client-api';
+import { HikariClientApi, NodeInfo } from '../client-api';
 import { CallOptions, cancelled } from '../dispatcher';
 import { Discovery } from '../discovery/discovery';
 import { ClientEventEmitter, ClientEventName, ClientListener } from '../events';
@@ -89,6 +89,10 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
 
   get endpoint(): string | null {
     return this.closing === null ? MEMORY_ENDPOINT : null;
+  }
+
+  get node(): NodeInfo | null {
+    return this.closing === null ? { endpoint: MEMORY_ENDPOINT, nodeId: 1, clusterId: this.cluster.clusterId, leader: MEMORY_ENDPOINT } : null;
   }
 
   get session(): SessionInfo | null {
@@ -167,8 +171,7 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
 
   /** `connected`, with the session now. */
   private announce(): void {
-    const sessionId = this.current?.id ?? null;
-    this.events.emit('connected', { endpoint: MEMORY_ENDPOINT, nodeId: 1, clusterId: this.cluster.clusterId, leader: MEMORY_ENDPOINT, sessionId });
+    this.events.emit('connected', { ...this.node!, sessionId: this.current?.id ?? null });
   }
 
   protected async call<O extends OpName>(op: O, args: OpArgs<O>, options: CallOptions): Promise<OpResult<O>> {
