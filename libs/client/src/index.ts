@@ -60,7 +60,7 @@ export {
 export { WATCHES_MAX } from './watch-registry';
 export { DistributedLock, withLock, assertFence } from './locks/lock';
 export type { AcquireOptions, LockDriver, LockGrant, LockMode } from './locks/types';
-export { RedisLockDriver, type RedisLockDriverOptions } from './locks/redis-driver';
+export { RedisLockDriver, type RedisAcquireOptions, type RedisLockDriverOptions, type RedisLockGrant } from './locks/redis-driver';
 export { ClusterLockDriver, LOCK_WAIT_CHUNK_MS, type ClusterLockGrant, type LockInfoOptions } from './locks/cluster-driver';
 export {
   Election,
