@@ -31,7 +31,7 @@ export type { HikariLockDefaults, HikariModuleOptions, HikariRedisOptions, Hikar
 export { HIKARI_CLIENT } from './tokens';
 export { DistributedLock, InjectHikari, LeaderOnly, HIKARI_METHODS_METADATA, type DistributedLockOptions } from './decorators';
 export type { LockKey } from './lock-key';
-export { currentFence, currentLock } from './lock-context';
+export { currentFence, currentLock, currentSignal } from './lock-context';
 export { HikariLockService, type WithLockOptions } from './lock.service';
 export { HikariElection, type CampaignOptions, type LeadershipChange } from './election.service';
 export { HikariDiscovery } from './discovery.service';
@@ -49,6 +49,8 @@ export {
   HikariClusterRequiredError,
   HikariConfigError,
   HikariExceptionFilter,
+  HIKARI_HTTP_OPTIONS,
+  type HikariHttpOptions,
   HikariNotReadyError,
   LockTimeoutException,
   toHttpException,

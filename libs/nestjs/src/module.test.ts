@@ -363,8 +363,9 @@ describe('HTTP routes', () => {
   @Injectable()
   class Orders {
     constructor(private readonly locks: HikariLockService) {}
+    /** Resolves once the lock is held; it is released `ms` later. */
     holdFor(id: string, ms: number): Promise<void> {
-      return this.locks.withLock(`orders:${id}`, () => sleep(ms));
+      return new Promise<void>((held) => void this.locks.withLock(`orders:${id}`, () => (held(), sleep(ms))));
     }
   }
 
@@ -394,7 +395,7 @@ describe('HTTP routes', () => {
 
     @Post('hold/:id')
     async hold(@Param('id') id: string): Promise<void> {
-      void this.orders.holdFor(id, 300);
+      await this.orders.holdFor(id, 300); // answers once the lock is held
     }
 
     @Get('raw/timeout/:id')
