@@ -8,7 +8,7 @@
  * health indicator; and swapping it in for an application's HikariModule (overrideModule).
  */
 import 'reflect-metadata';
-import { Inject, Injectable, Module, Type } from '@nestjs/common';
+import { DynamicModule, Inject, Injectable, Module, Type } from '@nestjs/common';
 import { Cron, Interval, ScheduleModule } from '@nestjs/schedule';
 import { Test, TestingModule } from '@nestjs/testing';
 import { ErrorCode, HikariClientApi, HikariError, ServiceInstance } from '@hikarikeeper/client';
@@ -50,7 +50,7 @@ afterEach(async () => {
 });
 
 /** A testing module importing HikariTestingModule.forRoot(`options`) (and `imports`), with `providers`, initialised. */
-async function app(name: string, providers: Type[], options: HikariTestingModuleOptions = {}, imports: Type[] = []): Promise<TestingModule> {
+async function app(name: string, providers: Type[], options: HikariTestingModuleOptions = {}, imports: Array<Type | DynamicModule> = []): Promise<TestingModule> {
   const moduleRef = await Test.createTestingModule({
     imports: [HikariTestingModule.forRoot({ logger: false, instanceId: name, ...options }), ...imports],
     providers: [...providers, { provide: APP, useValue: name }],
