@@ -11,7 +11,8 @@
  * another when that one closes (well within the session timeout: the handover comes from closing
  * the session, not from its expiry); an application registers once its HTTP server listens, with
  * the bound port, is found and called through another application's HikariDiscovery, and leaves
- * the registry when it closes.
+ * the registry when it closes; after a session expiry (the session ended from outside, as the leader
+ * ends an expired one) the application is registered again and stands again in its elections.
  */
 import { existsSync } from 'node:fs';
 import { Controller, Get, Injectable, INestApplicationContext, Module, OnApplicationShutdown, Param, Type } from '@nestjs/common';
@@ -22,10 +23,12 @@ import RedisMock from 'ioredis-mock';
 import { HikariClient, ServiceInstance, ServiceUpdate } from '@hikarikeeper/client';
 import { NodeHttpAdapter } from '../../../examples/nestjs/node-http-adapter';
 import { SERVER_SCRIPT, startTestCluster, TestCluster } from '../../../test/cluster/harness';
+import { closeSession } from '../../client/src/testing/close-session';
 import {
   currentFence,
   currentLock,
   DistributedLock,
+  HIKARI_CLIENT,
   HikariConfigError,
   HikariDiscovery,
   HikariElection,
@@ -258,6 +261,28 @@ class OrdersController {
     await worker.close();
     await expect(context('worker-2', [], { registration: { service: 'it-workers' } })).rejects.toThrow(HikariConfigError);
     await expect(context('worker-2', [], { registration: { service: 'it-workers' } })).rejects.toThrow(/`registration.port` is required/);
+  });
+
+  test('after a session expiry the application registers again and wins its election again, on the new session', async () => {
+    const app = await context('expiry-1', [Jobs], { registration: { service: 'it-expiry', port: 9_100, host: '10.9.9.9' } });
+    const elections = app.get(HikariElection);
+    const discovery = app.get(HikariDiscovery);
+    const client = app.get<HikariClient>(HIKARI_CLIENT);
+    await discovery.registered();
+    await until('leadership of it-billing', () => elections.isLeader('it-billing'));
+    const token = elections.token('it-billing')!;
+    const changes: LeadershipChange[] = [];
+    elections.changes$.subscribe((change) => changes.push(change));
+    const before = client.session!.id;
+    const leader = await t.cluster.waitForLeader();
+    await closeSession(t.cluster.node(leader).client, before, t.clusterId);
+    await until('a new session', () => client.session?.id !== before && client.session?.state === 'connected');
+    await until('the registration on the new session', async () => (await discovery.instances('it-expiry'))[0]?.sessionId === client.session!.id);
+    expect(await discovery.instances('it-expiry')).toHaveLength(1);
+    await until('leadership again', () => elections.isLeader('it-billing'));
+    expect(elections.token('it-billing')!).toBeGreaterThan(token);
+    expect(changes.map((c) => [c.leader, c.reason])).toEqual([[false, 'expired'], [true, 'elected']]);
+    await app.close();
   });
 
   test("driver 'redis' with endpoints: locks on Redis, elections on the cluster", async () => {

@@ -103,7 +103,8 @@ export class HikariHealthIndicator {
       details.registration = handle === null ? null : { service: handle.service, id: handle.id, state: handle.state };
     }
     if (session !== null && session.state !== 'connected') {
-      return { code: ErrorCode.SESSION_EXPIRED, message: `the session is ${session.state}: its locks, leaderships and registration cannot be relied on` };
+      const code = session.state === 'suspended' ? ErrorCode.CONNECTION_LOSS : session.state === 'expired' ? ErrorCode.SESSION_EXPIRED : ErrorCode.CANCELLED;
+      return { code, message: `the session is ${session.state}: its locks, leaderships and registration cannot be relied on` };
     }
     const started = performance.now();
     try {
