@@ -60,7 +60,7 @@ export class OrdersService implements OnModuleInit {
   }
 
   /** The lock's name comes from a property of the parameter named `dto`. */
-  @DistributedLock('orders:{dto.id}', { waitMs: 5_000 })
+  @DistributedLock('orders:{dto.id}') // waits up to the module's locks.waitMs
   async create(dto: { id: string; amount: number }): Promise<Order> {
     const order: Order = { id: dto.id, amount: dto.amount, status: 'new', charges: 0, fence: currentFence() };
     // Fenced by the grant: refused if another holder of orders:<id> has come since (this one paused past its session).
@@ -70,7 +70,7 @@ export class OrdersService implements OnModuleInit {
   }
 
   /** One payment per order, whatever races: the read, the charge and the write run under orders:<id>. */
-  @DistributedLock('orders:{0}', { waitMs: 5_000 })
+  @DistributedLock('orders:{0}')
   async pay(id: string): Promise<Order> {
     const order = await this.find(id);
     if (order.status === 'paid') {
