@@ -1,7 +1,7 @@
 /**
- * The discovery contract (testing/discovery-contract.ts) against a real 3-node cluster (see
- * real-cluster.test.ts) started once for the file; the MemoryCluster passes the same suite
- * (memory/memory-cluster.contract.test.ts). `expireSession` ends the client's session from outside
+ * The namespace and discovery contracts (testing/namespace-contract.ts, discovery-contract.ts)
+ * against a real 3-node cluster (see real-cluster.test.ts) started once for the file; the
+ * MemoryCluster passes the same suites (memory/memory-cluster.contract.test.ts). `expireSession` ends the client's session from outside
  * (testing/close-session.ts: what the server does at an expiry) and waits for the client to be on a
  * new one. Needs the build (`npx tsc -b`); without `server/dist/main.js` the suite is skipped, and says so.
  */
@@ -10,6 +10,7 @@ import { haveServer, SERVER_MAIN, useRealCluster } from '../real-cluster.test';
 import { eventually } from '../scripted-peer.test';
 import { closeSession } from '../testing/close-session';
 import { describeDiscoveryContract } from '../testing/discovery-contract';
+import { describeNamespaceContract } from '../testing/namespace-contract';
 
 const CLUSTER_ID = 'discovery-contract';
 
@@ -17,6 +18,20 @@ if (!haveServer) console.warn(`discovery.contract.test: skipped, ${SERVER_MAIN} 
 
 (haveServer ? describe : describe.skip)('discovery against a real 3-node cluster', () => {
   const real = useRealCluster(CLUSTER_ID);
+
+  describeNamespaceContract('HikariClient', async () => {
+    const clients: HikariClient[] = [];
+    return {
+      connect: async () => {
+        const client = await real.connect();
+        clients.push(client);
+        return client;
+      },
+      teardown: async () => {
+        await Promise.all(clients.map((client) => client.close()));
+      },
+    };
+  });
 
   describeDiscoveryContract('HikariClient.discovery', async () => {
     const clients: HikariClient[] = [];

@@ -1,11 +1,12 @@
 /**
- * The contract suites (src/testing) against a MemoryCluster: the same tests the cluster driver and
- * discovery pass against a real 3-node cluster, so that the in-process stand-in cannot drift from
+ * The contract suites (src/testing) against a MemoryCluster: the same tests the cluster driver, the
+ * namespace and discovery pass against a real 3-node cluster, so that the in-process stand-in cannot drift from
  * what the cluster does. Every lock capability is on, as on the cluster; `expireHolder` expires the
  * holder's session, which the cluster does after a silence past its timeout.
  */
 import { describeDiscoveryContract } from '../testing/discovery-contract';
 import { describeLockContract } from '../testing/lock-contract';
+import { describeNamespaceContract } from '../testing/namespace-contract';
 import type { ClusterLockGrant } from '../locks/cluster-driver';
 import type { MemoryClient } from './memory-client';
 import { MemoryCluster } from './memory-cluster';
@@ -31,6 +32,21 @@ describe('MemoryCluster', () => {
     },
     { shared: true, semaphore: true, fifo: true, reentrant: true, expireHolder: true },
   );
+
+  describeNamespaceContract('MemoryClient', async () => {
+    const cluster = new MemoryCluster();
+    const clients: MemoryClient[] = [];
+    return {
+      connect: async () => {
+        const client = await cluster.connect();
+        clients.push(client);
+        return client;
+      },
+      teardown: async () => {
+        await Promise.all(clients.map((client) => client.close()));
+      },
+    };
+  });
 
   describeDiscoveryContract('MemoryClient.discovery', async () => {
     const cluster = new MemoryCluster();

@@ -398,6 +398,27 @@ export function describeLockContract(
       },
       TEST_MS,
     );
+    gated(capabilities.shared)(
+      'shared: a reader that comes while a writer waits queues behind the writer (writers are not starved)',
+      async () => {
+        const { driver, second } = clients();
+        const name = fresh('no-starvation');
+        const reader = await driver.acquire(name, { mode: 'shared' });
+        const writer = second.acquire(name);
+        expect(await settlesWithin(writer, 100)).toBe(false);
+        expect(await second.tryAcquire(name, { mode: 'shared' })).toBeNull(); // it would overtake the writer
+        const late = driver.acquire(name, { mode: 'shared' });
+        expect(await settlesWithin(late, 100)).toBe(false);
+        await driver.release(reader);
+        const w = await writer;
+        expect(await settlesWithin(late, 100)).toBe(false);
+        await second.release(w);
+        const r = await late;
+        expect(r.token).toBeGreaterThan(w.token);
+        await driver.release(r);
+      },
+      TEST_MS,
+    );
     refused(!capabilities.shared, 'mode', { mode: 'shared' });
 
     gated(capabilities.semaphore)(
