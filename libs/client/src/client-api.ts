@@ -38,7 +38,7 @@ import type {
   WatchOptions,
 } from './client';
 import type { CallOptions } from './dispatcher';
-import type { ClientEventName, ClientListener, ConnectedEvent } from './events';
+import { ClientEventEmitter, ClientEventName, ClientListener, ConnectedEvent } from './events';
 import type { SessionInfo } from './session-keeper';
 import type { Watch } from './watch';
 import type { ClusterLockDriver, ClusterLockGrant, LockInfoOptions } from './locks/cluster-driver';
@@ -72,10 +72,24 @@ export abstract class HikariClientApi {
   /** Service discovery (see discovery/discovery.ts). */
   abstract get discovery(): Discovery;
 
+  /** The client's events; each client emits them as its transport tells it. */
+  protected readonly events = new ClientEventEmitter();
+
   /** See ClientEvents for the events and their payloads. */
-  abstract on<E extends ClientEventName>(event: E, listener: ClientListener<E>): this;
-  abstract once<E extends ClientEventName>(event: E, listener: ClientListener<E>): this;
-  abstract off<E extends ClientEventName>(event: E, listener: ClientListener<E>): this;
+  on<E extends ClientEventName>(event: E, listener: ClientListener<E>): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  once<E extends ClientEventName>(event: E, listener: ClientListener<E>): this {
+    this.events.once(event, listener);
+    return this;
+  }
+
+  off<E extends ClientEventName>(event: E, listener: ClientListener<E>): this {
+    this.events.off(event, listener);
+    return this;
+  }
 
   /** Watches `path` (see WatchOptions and watch.ts). */
   abstract watch(path: string, options?: WatchOptions): Watch;

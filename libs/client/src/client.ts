@@ -63,7 +63,7 @@ import {
 import { Connection } from './connection';
 import { Connector } from './connector';
 import { CallOptions, DispatchGate, Dispatcher } from './dispatcher';
-import { ClientEventEmitter, ClientEventName, ClientListener, ConnectedEvent, ServerEvent } from './events';
+import { ConnectedEvent, ServerEvent } from './events';
 import { helloArgs } from './handshake';
 import { HikariClientOptions, ResolvedOptions, resolveOptions } from './options';
 import { SessionInfo, SessionKeeper } from './session-keeper';
@@ -164,7 +164,6 @@ export type MultiOpInput =
   | FenceOp;
 
 export class HikariClient extends HikariClientApi {
-  private readonly events = new ClientEventEmitter();
   private readonly connector: Connector;
   private readonly dispatcher: Dispatcher;
   /** Null when sessions are off. */
@@ -288,22 +287,6 @@ export class HikariClient extends HikariClientApi {
       if (this.closing !== null) this.discoveryFacade.close(); // its calls throw CANCELLED
     }
     return this.discoveryFacade;
-  }
-
-  /** See ClientEvents for the events and their payloads. */
-  on<E extends ClientEventName>(event: E, listener: ClientListener<E>): this {
-    this.events.on(event, listener);
-    return this;
-  }
-
-  once<E extends ClientEventName>(event: E, listener: ClientListener<E>): this {
-    this.events.once(event, listener);
-    return this;
-  }
-
-  off<E extends ClientEventName>(event: E, listener: ClientListener<E>): this {
-    this.events.off(event, listener);
-    return this;
   }
 
   /**

@@ -5,10 +5,10 @@
  * (testing/close-session.ts: what the server does at an expiry) and waits for the client to be on a
  * new one. Needs the build (`npx tsc -b`); without `server/dist/main.js` the suite is skipped, and says so.
  */
-import type { HikariClient } from '../client';
 import { haveServer, SERVER_MAIN, useRealCluster } from '../real-cluster.test';
 import { eventually } from '../scripted-peer.test';
 import { closeSession } from '../testing/close-session';
+import { clientPool } from '../testing/contract-run';
 import { describeDiscoveryContract } from '../testing/discovery-contract';
 import { describeNamespaceContract } from '../testing/namespace-contract';
 
@@ -19,37 +19,15 @@ if (!haveServer) console.warn(`discovery.contract.test: skipped, ${SERVER_MAIN} 
 (haveServer ? describe : describe.skip)('discovery against a real 3-node cluster', () => {
   const real = useRealCluster(CLUSTER_ID);
 
-  describeNamespaceContract('HikariClient', async () => {
-    const clients: HikariClient[] = [];
-    return {
-      connect: async () => {
-        const client = await real.connect();
-        clients.push(client);
-        return client;
-      },
-      teardown: async () => {
-        await Promise.all(clients.map((client) => client.close()));
-      },
-    };
-  });
+  describeNamespaceContract('HikariClient', async () => clientPool(() => real.connect()));
 
-  describeDiscoveryContract('HikariClient.discovery', async () => {
-    const clients: HikariClient[] = [];
-    return {
-      connect: async () => {
-        const client = await real.connect();
-        clients.push(client);
-        return client;
-      },
-      expireSession: async (client) => {
-        const before = client.session!.id;
-        const leader = await real.cluster.waitForLeader();
-        await closeSession(leader.client, before, CLUSTER_ID);
-        await eventually(() => client.session?.id !== before && client.session?.state === 'connected', 5_000, 'the client to be on a new session');
-      },
-      teardown: async () => {
-        await Promise.all(clients.map((client) => client.close()));
-      },
-    };
-  });
+  describeDiscoveryContract('HikariClient.discovery', async () => ({
+    ...clientPool(() => real.connect()),
+    expireSession: async (client) => {
+      const before = client.session!.id;
+      const leader = await real.cluster.waitForLeader();
+      await closeSession(leader.client, before, CLUSTER_ID);
+      await eventually(() => client.session?.id !== before && client.session?.state === 'connected', 5_000, 'the client to be on a new session');
+    },
+  }));
 });

@@ -26,7 +26,6 @@ import { closedError, WatchOptions } from '../client';
 import { HikariClientApi, NodeInfo } from '../client-api';
 import { CallOptions, cancelled } from '../dispatcher';
 import { Discovery } from '../discovery/discovery';
-import { ClientEventEmitter, ClientEventName, ClientListener } from '../events';
 import { ClusterLockDriver, LockDriverHooks } from '../locks/cluster-driver';
 import { HikariClientOptions, resolveOptions, ResolvedOptions } from '../options';
 import type { SessionInfo } from '../session-keeper';
@@ -43,7 +42,6 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
   readonly locks: ClusterLockDriver;
   private readonly lockHooks: LockDriverHooks;
   private readonly options: ResolvedOptions;
-  private readonly events = new ClientEventEmitter();
   private current: SessionInfo | null;
   private readonly stop = new AbortController();
   private closing: Promise<void> | null = null;
@@ -105,21 +103,6 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
       if (this.closing !== null) this.discoveryFacade.close();
     }
     return this.discoveryFacade;
-  }
-
-  on<E extends ClientEventName>(event: E, listener: ClientListener<E>): this {
-    this.events.on(event, listener);
-    return this;
-  }
-
-  once<E extends ClientEventName>(event: E, listener: ClientListener<E>): this {
-    this.events.once(event, listener);
-    return this;
-  }
-
-  off<E extends ClientEventName>(event: E, listener: ClientListener<E>): this {
-    this.events.off(event, listener);
-    return this;
   }
 
   watch(path: string, options: WatchOptions = {}): Watch {

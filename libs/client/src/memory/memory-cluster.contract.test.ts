@@ -4,11 +4,11 @@
  * what the cluster does. Every lock capability is on, as on the cluster; `expireHolder` expires the
  * holder's session, which the cluster does after a silence past its timeout.
  */
+import { clientPool } from '../testing/contract-run';
 import { describeDiscoveryContract } from '../testing/discovery-contract';
 import { describeLockContract } from '../testing/lock-contract';
 import { describeNamespaceContract } from '../testing/namespace-contract';
 import type { ClusterLockGrant } from '../locks/cluster-driver';
-import type { MemoryClient } from './memory-client';
 import { MemoryCluster } from './memory-cluster';
 
 describe('MemoryCluster', () => {
@@ -35,33 +35,15 @@ describe('MemoryCluster', () => {
 
   describeNamespaceContract('MemoryClient', async () => {
     const cluster = new MemoryCluster();
-    const clients: MemoryClient[] = [];
-    return {
-      connect: async () => {
-        const client = await cluster.connect();
-        clients.push(client);
-        return client;
-      },
-      teardown: async () => {
-        await Promise.all(clients.map((client) => client.close()));
-      },
-    };
+    return clientPool(() => cluster.connect());
   });
 
   describeDiscoveryContract('MemoryClient.discovery', async () => {
     const cluster = new MemoryCluster();
-    const clients: MemoryClient[] = [];
     return {
-      connect: async () => {
-        const client = await cluster.connect();
-        clients.push(client);
-        return client;
-      },
+      ...clientPool(() => cluster.connect()),
       expireSession: async (client) => {
         cluster.expireSession(client.session!.id);
-      },
-      teardown: async () => {
-        await Promise.all(clients.map((client) => client.close()));
       },
     };
   });

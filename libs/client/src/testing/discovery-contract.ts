@@ -12,13 +12,13 @@
  *
  * This folder is not part of the build: it is imported by test files only.
  */
-import { randomBytes } from 'node:crypto';
 import { ErrorCode } from '@hikarikeeper/protocol';
 import type { HikariClientApi } from '../client-api';
 import { instancePath } from '../discovery/record';
 import type { RegisteredEvent } from '../discovery/instance-handle';
 import type { ServiceUpdate } from '../discovery/service-watch';
 import { eventually } from '../scripted-peer.test';
+import { useContractSubject } from './contract-run';
 import { rejection } from './errors';
 
 export interface DiscoveryContractSubject {
@@ -41,24 +41,9 @@ const ids = (instances: readonly { id: string }[] | undefined): string | undefin
 
 export function describeDiscoveryContract(title: string, setup: () => Promise<DiscoveryContractSubject>): void {
   describe(`${title}: the discovery contract`, () => {
-    let subject: DiscoveryContractSubject | null = null;
-    const run = randomBytes(3).toString('hex');
-    let tests = 0;
+    const { current: backend, unique } = useContractSubject(setup);
     /** A service name no other test (nor an earlier run against the same cluster) uses. */
-    const fresh = (label: string): string => `c${run}-${++tests}-${label}`;
-    const backend = (): DiscoveryContractSubject => {
-      if (subject === null) throw new Error('setup did not complete');
-      return subject;
-    };
-
-    beforeEach(async () => {
-      subject = await setup();
-    });
-    afterEach(async () => {
-      const s = subject;
-      subject = null;
-      await s?.teardown();
-    });
+    const fresh = (label: string): string => `c${unique(label)}`;
 
     it(
       'register writes a record others read: the instance with its fields, an ephemeral node of the session, counted by services()',

@@ -7,11 +7,11 @@
  *
  * This folder is not part of the build: it is imported by test files only.
  */
-import { randomBytes } from 'node:crypto';
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import type { HikariClientApi } from '../client-api';
 import type { WatchEvent } from '../watch';
 import { eventually } from '../scripted-peer.test';
+import { useContractSubject } from './contract-run';
 import { rejection } from './errors';
 
 export interface NamespaceContractSubject {
@@ -25,24 +25,10 @@ const SEEN_MS = 5_000;
 
 export function describeNamespaceContract(title: string, setup: () => Promise<NamespaceContractSubject>): void {
   describe(`${title}: the namespace contract`, () => {
-    let subject: NamespaceContractSubject | null = null;
-    const run = randomBytes(3).toString('hex');
-    let tests = 0;
+    const { current, unique } = useContractSubject(setup);
     /** A root path of its own for each test. */
-    const fresh = (label: string): string => `/ns-${run}-${++tests}-${label}`;
-    const connect = (): Promise<HikariClientApi> => {
-      if (subject === null) throw new Error('setup did not complete');
-      return subject.connect();
-    };
-
-    beforeEach(async () => {
-      subject = await setup();
-    });
-    afterEach(async () => {
-      const s = subject;
-      subject = null;
-      await s?.teardown();
-    });
+    const fresh = (label: string): string => `/ns-${unique(label)}`;
+    const connect = (): Promise<HikariClientApi> => current().connect();
 
     it(
       'create, get, set, delete with versions and stats; the errors of each',
