@@ -1,6 +1,6 @@
 /**
  * HikariHealthIndicator in a real Terminus health endpoint (TerminusModule, HealthCheckService,
- * @HealthCheck) against a real 3-node cluster of its own (test/cluster/harness.ts), served over HTTP
+ * @HealthCheck: the example's HealthController) against a real 3-node cluster of its own (test/cluster/harness.ts), served over HTTP
  * by the example's node:http platform. Needs the build (`npx tsc -b`); without `server/dist/main.js`
  * the suite is skipped, and says so.
  *
@@ -10,31 +10,18 @@
  * live session.
  */
 import { existsSync } from 'node:fs';
-import { Controller, Get, INestApplication, Module } from '@nestjs/common';
+import { INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
+import { TerminusModule } from '@nestjs/terminus';
 import { NodeHttpAdapter } from '../../../examples/nestjs/node-http-adapter';
+import { HealthController } from '../../../examples/nestjs/orders';
 import { SERVER_SCRIPT, startTestCluster, TestCluster } from '../../../test/cluster/harness';
-import { HikariHealthIndicator, HikariModule } from './index';
+import { HikariModule } from './index';
 
 const haveServer = existsSync(SERVER_SCRIPT);
 if (!haveServer) console.warn(`health.integration.test: skipped, ${SERVER_SCRIPT} is missing (run npx tsc -b)`);
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-@Controller('health')
-class HealthController {
-  constructor(
-    private readonly health: HealthCheckService,
-    private readonly hikari: HikariHealthIndicator,
-  ) {}
-
-  @Get()
-  @HealthCheck()
-  check() {
-    return this.health.check([() => this.hikari.isHealthy('hikari', { timeoutMs: 500 })]);
-  }
-}
 
 interface HealthBody {
   status: 'ok' | 'error';
