@@ -43,6 +43,8 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
   private readonly lockHooks: LockDriverHooks;
   private readonly options: ResolvedOptions;
   private current: SessionInfo | null;
+  /** Sessions ended so far: a call made on an earlier one gets no session when it is applied. */
+  private epoch = 0;
   private readonly stop = new AbortController();
   private closing: Promise<void> | null = null;
   private discoveryFacade: Discovery | null = null;
@@ -145,6 +147,7 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
   sessionExpired(sessionId: string): void {
     if (this.current?.id !== sessionId || this.closing !== null) return;
     this.lockHooks.sessionEnded(sessionId, 'expired'); // before anything is sent on the next session
+    this.epoch++; // calls pending now fail where the session matters; calls made from here go on the next one
     this.current = { ...this.current, state: 'expired' };
     this.events.emit('expired', { sessionId });
     if (this.closing !== null) return; // closed by a listener
@@ -173,8 +176,9 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
     signal?.addEventListener('abort', onAbort, { once: true });
     this.stop.signal.addEventListener('abort', onClose, { once: true });
     try {
-      const sessionId = this.current?.state === 'connected' ? this.current.id : undefined;
-      const answer = this.cluster.execute(request, sessionId, controller.signal) as Promise<OpResult<O>>;
+      const epoch = this.epoch;
+      const session = (): string | undefined => (epoch === this.epoch && this.current?.state === 'connected' ? this.current.id : undefined);
+      const answer = this.cluster.execute(request, session, controller.signal) as Promise<OpResult<O>>;
       return await new Promise<OpResult<O>>((resolve, reject) => {
         controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
         answer.then(resolve, reject);

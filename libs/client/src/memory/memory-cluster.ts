@@ -120,12 +120,13 @@ export class MemoryCluster {
   }
 
   /**
-   * Internal (memory-client.ts): applies a validated request for `session` (the session the call
-   * was made on; undefined without one). Answers on a later tick. `stop` ends a `lock.wait`.
+   * Internal (memory-client.ts): applies a validated request on a later tick, as a node answers, for
+   * the session `session()` names then (undefined: none, or the one the call was made on has ended).
+   * `stop` ends a `lock.wait`.
    */
-  async execute(request: ValidatedRequest, session: string | undefined, stop: AbortSignal): Promise<unknown> {
+  async execute(request: ValidatedRequest, session: () => string | undefined, stop: AbortSignal): Promise<unknown> {
     await new Promise((resolve) => setImmediate(resolve));
-    return this.apply(request, session, stop);
+    return this.apply(request, session(), stop);
   }
 
   /** Internal (memory-client.ts): a watch (arguments validated). */
