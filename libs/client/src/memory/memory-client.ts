@@ -21,6 +21,7 @@
  * Calls honour `signal` (CANCELLED) and, for waits, `timeoutMs` (TIMEOUT); arguments are checked by
  * the protocol's validators, as a node checks them.
  */
+import { setMaxListeners } from 'node:events';
 import { ErrorCode, HikariError, OpArgs, OpName, OpResult, validateRequest } from '@hikarikeeper/protocol';
 import { closedError, WatchOptions } from '../client';
 import { HikariClientApi, NodeInfo } from '../client-api';
@@ -30,6 +31,7 @@ import { ClusterLockDriver, LockDriverHooks } from '../locks/cluster-driver';
 import { HikariClientOptions, resolveOptions, ResolvedOptions } from '../options';
 import type { SessionInfo } from '../session-keeper';
 import type { Watch } from '../watch';
+import { WATCHES_MAX } from '../watch-registry';
 import type { MemoryCluster, SessionOwner } from './memory-cluster';
 
 /** What a MemoryClient takes: HikariClient's options that mean something without a network. */
@@ -45,7 +47,10 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
   private current: SessionInfo | null;
   /** Sessions ended so far: a call made on an earlier one gets no session when it is applied. */
   private epoch = 0;
-  private readonly stop = new AbortController();
+  /** Aborts when the client closes: every call under way ends (its listeners come and go with the calls). */
+  private readonly stop = listenedByMany(new AbortController());
+  /** This client's watches that may still be open (closed ones are dropped as new ones come). */
+  private readonly watches = new Set<Watch>();
   private closing: Promise<void> | null = null;
   private discoveryFacade: Discovery | null = null;
 
@@ -112,8 +117,10 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
     if (this.closing !== null) throw closedError();
     validateRequest('watch', { path, kind, fromIndex });
     if (signal?.aborted === true) throw new HikariError(ErrorCode.CANCELLED, { op: 'watch', reason: 'aborted' }, { cause: signal.reason });
+    for (const open of this.watches) if (open.closed) this.watches.delete(open);
+    if (this.watches.size >= WATCHES_MAX) throw HikariError.tooLarge('watches', this.watches.size + 1, WATCHES_MAX);
     const watch = this.cluster.watch(path, kind, fromIndex, signal);
-    this.stop.signal.addEventListener('abort', () => watch.close(), { once: true });
+    this.watches.add(watch);
     return watch;
   }
 
@@ -133,6 +140,8 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
       const session = this.current;
       if (session !== null) this.lockHooks.sessionEnded(session.id, 'closed');
       this.stop.abort(closedError());
+      for (const watch of this.watches) watch.close();
+      this.watches.clear();
       if (session !== null) {
         this.current = { ...session, state: 'closed' };
         this.cluster.endOwnSession(session.id);
@@ -191,3 +200,8 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
   }
 }
 
+/** `controller`, whose signal may have any number of listeners (one per call under way). */
+function listenedByMany(controller: AbortController): AbortController {
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
