@@ -50,7 +50,7 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
   /** Aborts when the client closes: every call under way ends (its listeners come and go with the calls). */
   private readonly stop = listenedByMany(new AbortController());
   /** This client's watches that may still be open (closed ones are dropped as new ones come). */
-  private readonly watches = new Set<Watch>();
+  private readonly openWatches = new Set<Watch>();
   private closing: Promise<void> | null = null;
   private discoveryFacade: Discovery | null = null;
 
@@ -117,10 +117,10 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
     if (this.closing !== null) throw closedError();
     validateRequest('watch', { path, kind, fromIndex });
     if (signal?.aborted === true) throw new HikariError(ErrorCode.CANCELLED, { op: 'watch', reason: 'aborted' }, { cause: signal.reason });
-    for (const open of this.watches) if (open.closed) this.watches.delete(open);
-    if (this.watches.size >= WATCHES_MAX) throw HikariError.tooLarge('watches', this.watches.size + 1, WATCHES_MAX);
+    for (const open of this.openWatches) if (open.closed) this.openWatches.delete(open);
+    if (this.openWatches.size >= WATCHES_MAX) throw HikariError.tooLarge('watches', this.openWatches.size + 1, WATCHES_MAX);
     const watch = this.cluster.watch(path, kind, fromIndex, signal);
-    this.watches.add(watch);
+    this.openWatches.add(watch);
     return watch;
   }
 
@@ -140,8 +140,8 @@ export class MemoryClient extends HikariClientApi implements SessionOwner {
       const session = this.current;
       if (session !== null) this.lockHooks.sessionEnded(session.id, 'closed');
       this.stop.abort(closedError());
-      for (const watch of this.watches) watch.close();
-      this.watches.clear();
+      for (const watch of this.openWatches) watch.close();
+      this.openWatches.clear();
       if (session !== null) {
         this.current = { ...session, state: 'closed' };
         this.cluster.endOwnSession(session.id);
