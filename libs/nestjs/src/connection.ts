@@ -6,6 +6,8 @@
  * (`beforeApplicationShutdown`): closing the client ends the session, so its locks, leaderships
  * and ephemeral nodes are released at once rather than at the session's expiry.
  *
+ * The client is a HikariClient (HikariModule), or a MemoryClient of an in-process MemoryCluster
+ * (HikariTestingModule, through `over`): the module uses only what both offer (HikariClientApi).
  * The lock driver is the client's (`client.locks`) with driver 'cluster', or a RedisLockDriver over
  * the application's ioredis client with driver 'redis' (the module does not close that client).
  *
