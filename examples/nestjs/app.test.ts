@@ -40,9 +40,9 @@ describe('the NestJS example', () => {
 
   test('two orders instances and a gateway: one payment per order, billing in one instance, discovery', async () => {
     const endpoints = t.cluster.endpoints;
-    const a = await startOrders({ endpoints, instanceId: 'orders-a', billingEveryMs: 20, host: '127.0.0.1' }, 0);
+    const a = await startOrders({ endpoints, instanceId: 'orders-a', host: '127.0.0.1' }, 0);
     apps.push(a);
-    const b = await startOrders({ endpoints, instanceId: 'orders-b', billingEveryMs: 20, host: '127.0.0.1' }, 0);
+    const b = await startOrders({ endpoints, instanceId: 'orders-b', host: '127.0.0.1' }, 0);
     apps.push(b);
     const gateway = await startGateway(endpoints, 0);
     apps.push(gateway);
@@ -72,16 +72,23 @@ describe('the NestJS example', () => {
     expect(['orders-a', 'orders-b']).toContain(viaGateway.servedBy);
     expect(viaGateway.order).toEqual(read);
 
-    // Billing runs in the leader only; closing it moves the job to the other instance.
-    await until('a billing leader that has run', async () => (await billing(a)).runs + (await billing(b)).runs > 2);
+    // The health endpoint (Terminus + HikariHealthIndicator) reports the cluster and the session.
+    const health = await fetch(`${base(a)}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', details: { hikari: { status: 'up', session: { state: 'connected' }, registration: { service: 'orders', id: 'orders-a' } } } });
+
+    // Billing (a cron every 2 s) runs in the leader only, which records it fenced; closing it moves the job to the other instance.
+    await until('a billing leader that has run', async () => (await billing(a)).runs + (await billing(b)).runs > 0, 10_000);
     const [stateA, stateB] = [await billing(a), await billing(b)];
     expect([stateA.leader, stateB.leader].filter(Boolean)).toHaveLength(1);
     const [leader, follower] = stateA.leader ? [a, b] : [b, a];
     expect((await billing(follower)).runs).toBe(0);
     await leader.close();
     apps.splice(apps.indexOf(leader), 1);
-    await until('the other instance to bill', async () => (await billing(follower)).runs > 0, 5_000);
+    await until('the other instance to bill', async () => (await billing(follower)).runs > 0, 6_000);
     expect((await billing(follower)).leader).toBe(true);
     expect((await observer.discovery.instances('orders')).map((i) => i.id)).toEqual([stateA.leader ? 'orders-b' : 'orders-a']);
+    const record = JSON.parse((await observer.get('/billing')).data.toString()) as { token: number };
+    expect(record.token).toBeGreaterThan(0); // written by a leader, fenced by its leadership token
   });
 });

@@ -4,12 +4,13 @@
  *
  *   GET /orders/:id   the order, from whichever orders instance was picked ({ servedBy, order })
  */
-import { Controller, DynamicModule, Get, Module, Param, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, DynamicModule, Get, Logger, Module, Param, ServiceUnavailableException } from '@nestjs/common';
 import { HikariDiscovery, HikariModule } from '@hikarikeeper/nestjs';
 import type { Order } from './orders';
 
 @Controller('orders')
 export class GatewayController {
+  private readonly logger = new Logger('Gateway');
   constructor(private readonly discovery: HikariDiscovery) {}
 
   @Get(':id')
@@ -22,6 +23,7 @@ export class GatewayController {
         if (answer.status >= 500) this.discovery.reportFailure(picked.instance); // skipped for a while by later picks
         throw new ServiceUnavailableException(`orders instance ${picked.instance.id} answered ${answer.status}`);
       }
+      this.logger.log(`GET /orders/${id} → ${picked.instance.id} at ${picked.instance.address} (picked by discovery)`);
       return { servedBy: picked.instance.id, order: (await answer.json()) as Order };
     } finally {
       picked.release();

@@ -7,30 +7,25 @@
  *   POST /orders          { "id": "42", "amount": 30 }   creates an order (lock orders:<id>)
  *   POST /orders/:id/pay                                  pays it, once however many calls race (lock orders:<id>)
  *   GET  /orders/:id                                      reads it
- *   GET  /billing                                         { instance, leader, runs } of this instance's billing job
+ *   GET  /billing                                         { leader, runs } of this instance's billing job
+ *   GET  /health                                          Terminus health check (HikariHealthIndicator)
+ *
+ * The billing job is a real @nestjs/schedule cron (every 2 s by default) with @LeaderOnly: it fires
+ * in every instance and runs in the leader only, which writes its run to `/billing` fenced with its
+ * leadership token (a deposed leader's late write is refused).
  */
-import {
-  Body,
-  Controller,
-  DynamicModule,
-  Get,
-  Injectable,
-  Module,
-  NotFoundException,
-  OnApplicationBootstrap,
-  OnApplicationShutdown,
-  OnModuleInit,
-  Param,
-  Post,
-} from '@nestjs/common';
+import { Body, Controller, DynamicModule, Get, Injectable, Logger, Module, NotFoundException, OnModuleInit, Param, Post } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { ErrorCode, HikariClient, HikariError } from '@hikarikeeper/client';
+import { Cron, ScheduleModule } from '@nestjs/schedule';
+import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
+import { ELECTION_LOCK_PREFIX, ErrorCode, HikariClientApi, HikariError } from '@hikarikeeper/client';
 import {
   currentFence,
   currentLock,
   DistributedLock,
   HikariElection,
   HikariExceptionFilter,
+  HikariHealthIndicator,
   HikariModule,
   InjectHikari,
   LeaderOnly,
@@ -50,37 +45,42 @@ export interface OrdersAppOptions {
   endpoints: readonly string[];
   /** Names this instance (its election value and registration id). */
   instanceId?: string;
-  /** How often the billing job fires (ms). Default 5,000. */
-  billingEveryMs?: number;
   /** Advertised in discovery. Default: guessed (see HikariRegistrationOptions.host). */
   host?: string;
 }
 
 @Injectable()
 export class OrdersService implements OnModuleInit {
-  constructor(@InjectHikari() private readonly hikari: HikariClient) {}
+  private readonly logger = new Logger('Orders');
+  // HikariClientApi: what both HikariClient and HikariTestingModule's in-process client offer.
+  constructor(@InjectHikari() private readonly hikari: HikariClientApi) {}
 
   async onModuleInit(): Promise<void> {
     await this.hikari.create('/orders', '').catch(ignore(ErrorCode.NODE_EXISTS));
   }
 
   /** The lock's name comes from a property of the parameter named `dto`. */
-  @DistributedLock('orders:{dto.id}', { waitMs: 5_000 })
+  @DistributedLock('orders:{dto.id}') // waits up to the module's locks.waitMs
   async create(dto: { id: string; amount: number }): Promise<Order> {
     const order: Order = { id: dto.id, amount: dto.amount, status: 'new', charges: 0, fence: currentFence() };
     // Fenced by the grant: refused if another holder of orders:<id> has come since (this one paused past its session).
     await this.hikari.create(`/orders/${dto.id}`, JSON.stringify(order), { fence: currentLock()! });
+    this.logger.log(`order ${dto.id} created under lock orders:${dto.id} (token ${order.fence})`);
     return order;
   }
 
   /** One payment per order, whatever races: the read, the charge and the write run under orders:<id>. */
-  @DistributedLock('orders:{0}', { waitMs: 5_000 })
+  @DistributedLock('orders:{0}')
   async pay(id: string): Promise<Order> {
     const order = await this.find(id);
-    if (order.status === 'paid') return order;
+    if (order.status === 'paid') {
+      this.logger.log(`order ${id} is paid already: nothing charged (lock orders:${id}, token ${currentFence()})`);
+      return order;
+    }
     await new Promise((resolve) => setTimeout(resolve, 20)); // the payment provider's round trip
     const paid: Order = { ...order, status: 'paid', charges: order.charges + 1, fence: currentFence() };
     await this.hikari.set(`/orders/${id}`, JSON.stringify(paid), { fence: currentLock()! });
+    this.logger.log(`order ${id} paid: charged once under lock orders:${id} (token ${paid.fence})`);
     return paid;
   }
 
@@ -114,28 +114,35 @@ export class OrdersController {
   }
 }
 
+/** When the billing job fires: every 2 seconds (a real cron would say '0 * * * *'). */
+export const BILLING_CRON = '*/2 * * * * *';
+
 /**
- * Billing: fires on an interval in every instance, runs in the leader of election 'billing' only.
- * With @nestjs/schedule, `@Interval(5_000)` or `@Cron('0 * * * *')` on `bill()` replaces the timer.
+ * Billing: a cron that fires in every instance and runs in the leader of election 'billing' only.
+ * The leader records each run in `/billing`, fenced with its leadership token: if it was deposed
+ * meanwhile (paused past its session), the write is refused rather than racing the new leader's.
  */
 @Injectable()
-export class BillingJob implements OnApplicationBootstrap, OnApplicationShutdown {
+export class BillingJob {
   runs = 0;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly logger = new Logger('Billing');
 
-  constructor(private readonly everyMs: number) {}
+  constructor(
+    @InjectHikari() private readonly hikari: HikariClientApi,
+    private readonly elections: HikariElection,
+  ) {}
 
-  onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.bill(), this.everyMs);
-  }
-
-  onApplicationShutdown(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-  }
-
+  @Cron(BILLING_CRON, { name: 'billing' })
   @LeaderOnly('billing')
   async bill(): Promise<void> {
-    this.runs++;
+    const token = this.elections.token('billing')!;
+    const run = { run: ++this.runs, at: new Date().toISOString(), token };
+    const fence = { lock: ELECTION_LOCK_PREFIX + 'billing', token };
+    await this.hikari.set('/billing', JSON.stringify(run), { fence }).catch(async (error: unknown) => {
+      if (!HikariError.is(error, ErrorCode.NO_NODE)) throw error;
+      await this.hikari.create('/billing', JSON.stringify(run), { fence });
+    });
+    this.logger.log(`billing run #${run.run} here, the leader (leadership token ${token})`);
   }
 }
 
@@ -152,6 +159,21 @@ export class BillingController {
   }
 }
 
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly hikari: HikariHealthIndicator,
+  ) {}
+
+  /** 200 with the details while the cluster answers and the session is alive; 503 otherwise. */
+  @Get()
+  @HealthCheck()
+  check() {
+    return this.health.check([() => this.hikari.isHealthy('hikari')]);
+  }
+}
+
 @Module({})
 export class OrdersModule {
   static forCluster(options: OrdersAppOptions): DynamicModule {
@@ -165,11 +187,13 @@ export class OrdersModule {
           locks: { waitMs: 5_000 },
           isGlobal: true,
         }),
+        ScheduleModule.forRoot(),
+        TerminusModule.forRoot({ logger: false }),
       ],
-      controllers: [OrdersController, BillingController],
+      controllers: [OrdersController, BillingController, HealthController],
       providers: [
         OrdersService,
-        { provide: BillingJob, useFactory: () => new BillingJob(options.billingEveryMs ?? 5_000) },
+        BillingJob,
         { provide: APP_FILTER, useClass: HikariExceptionFilter }, // the SDK's LOCK_TIMEOUT / FENCE_MISMATCH → 409
       ],
     };

@@ -362,7 +362,8 @@ function lost(connection: Connection): HikariError {
   );
 }
 
-function cancelled(op: string, reason: unknown): HikariError {
+/** CANCELLED for a call aborted by its signal. */
+export function cancelled(op: string, reason: unknown): HikariError {
   return new HikariError(ErrorCode.CANCELLED, { op, reason: 'aborted' }, { message: `${op} was cancelled`, cause: reason });
 }
 

@@ -60,7 +60,7 @@ export {
 export { WATCHES_MAX } from './watch-registry';
 export { DistributedLock, withLock, assertFence } from './locks/lock';
 export type { AcquireOptions, LockDriver, LockGrant, LockMode } from './locks/types';
-export { RedisLockDriver, type RedisLockDriverOptions } from './locks/redis-driver';
+export { RedisLockDriver, type RedisAcquireOptions, type RedisLockDriverOptions, type RedisLockGrant } from './locks/redis-driver';
 export { ClusterLockDriver, LOCK_WAIT_CHUNK_MS, type ClusterLockGrant, type LockInfoOptions } from './locks/cluster-driver';
 export {
   Election,
@@ -199,3 +199,6 @@ export {
   SESSION_TIMEOUT_MS_MIN,
   WATCH_KINDS,
 } from '@hikarikeeper/protocol';
+export { HikariClientApi, type NodeInfo } from './client-api';
+export { MemoryCluster, MEMORY_CLUSTER_ID_DEFAULT, type MemoryClusterOptions } from './memory/memory-cluster';
+export { MemoryClient, MEMORY_ENDPOINT, type MemoryClientOptions } from './memory/memory-client';

@@ -1,31 +1,36 @@
 /**
  * HikariModule against a real 3-node cluster (test/cluster/harness.ts: `hikari-server` processes on
- * free loopback ports), one cluster for the file, with several Nest applications in this process
- * standing for instances of a service: each has a client and a session of its own, as separate
- * processes would. Needs the build (`npx tsc -b`); without `server/dist/main.js` the suite is
+ * free loopback ports), one cluster for the file, with several Nest applications in this process,
+ * built with @nestjs/testing, standing for instances of a service: each has a client and a session
+ * of its own, as separate processes would. Needs the build (`npx tsc -b`); without `server/dist/main.js` the suite is
  * skipped, and says so.
  *
  * What is checked: a @DistributedLock method called concurrently in two applications never runs in
  * both at once, and its fencing tokens grow in the order the calls ran (each writes the cluster
  * fenced by its token); a @LeaderOnly method runs in exactly one of three applications, and moves to
- * another when that one closes (well within the session timeout: the handover comes from closing
+ * another when that one closes (called by hand, and as a real @nestjs/schedule interval) (well within the session timeout: the handover comes from closing
  * the session, not from its expiry); an application registers once its HTTP server listens, with
  * the bound port, is found and called through another application's HikariDiscovery, and leaves
- * the registry when it closes.
+ * the registry when it closes; after a session expiry (the session ended from outside, as the leader
+ * ends an expired one) the application is registered again and stands again in its elections.
  */
 import { existsSync } from 'node:fs';
-import { Controller, Get, Injectable, INestApplicationContext, Module, OnApplicationShutdown, Param, Type } from '@nestjs/common';
+import { Controller, DynamicModule, Get, Injectable, INestApplicationContext, Module, OnApplicationShutdown, Param, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Interval, ScheduleModule } from '@nestjs/schedule';
+import { Test } from '@nestjs/testing';
 import { firstValueFrom } from 'rxjs';
 import type Redis from 'ioredis';
 import RedisMock from 'ioredis-mock';
 import { HikariClient, ServiceInstance, ServiceUpdate } from '@hikarikeeper/client';
 import { NodeHttpAdapter } from '../../../examples/nestjs/node-http-adapter';
 import { SERVER_SCRIPT, startTestCluster, TestCluster } from '../../../test/cluster/harness';
+import { closeSession } from '../../client/src/testing/close-session';
 import {
   currentFence,
   currentLock,
   DistributedLock,
+  HIKARI_CLIENT,
   HikariConfigError,
   HikariDiscovery,
   HikariElection,
@@ -83,6 +88,19 @@ class Jobs {
   }
 }
 
+/** A real @nestjs/schedule interval, leader-only: counts its runs per application. */
+@Injectable()
+class Ticker {
+  static runs: string[] = [];
+  constructor(@InjectHikari() private readonly client: HikariClient) {}
+
+  @Interval(50)
+  @LeaderOnly('it-billing')
+  tick(): void {
+    Ticker.runs.push(this.client.session!.id);
+  }
+}
+
 @Injectable()
 class PlainJobs {
   @DistributedLock('it:plain:{0}')
@@ -137,12 +155,12 @@ class OrdersController {
     return { endpoints: t.cluster.endpoints, clusterId: t.clusterId, instanceId, logger: false, ...extra };
   }
 
-  async function context(instanceId: string, providers: Type[], extra: Partial<HikariModuleOptions> = {}): Promise<INestApplicationContext> {
-    @Module({ imports: [HikariModule.forRoot(options(instanceId, extra))], providers })
-    class AppModule {}
-    const app = await NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false });
-    apps.push(app);
-    return app;
+  async function context(instanceId: string, providers: Type[], extra: Partial<HikariModuleOptions> = {}, imports: DynamicModule[] = []): Promise<INestApplicationContext> {
+    const moduleRef = await Test.createTestingModule({ imports: [HikariModule.forRoot(options(instanceId, extra)), ...imports], providers }).compile();
+    moduleRef.useLogger(false);
+    apps.push(moduleRef);
+    await moduleRef.init();
+    return moduleRef;
   }
 
   test('a @DistributedLock method called in two applications at once never overlaps; tokens grow in order', async () => {
@@ -171,7 +189,8 @@ class OrdersController {
 
   test('a @LeaderOnly method runs in exactly one of three applications, and in another once that one closes', async () => {
     const ids = ['billing-1', 'billing-2', 'billing-3'];
-    const running = await Promise.all(ids.map((id) => context(id, [Jobs])));
+    Ticker.runs = [];
+    const running = await Promise.all(ids.map((id) => context(id, [Jobs, Ticker], {}, [ScheduleModule.forRoot()])));
     const changes: LeadershipChange[][] = running.map(() => []);
     running.forEach((app, i) => app.get(HikariElection).changes$.subscribe((change) => changes[i]!.push(change)));
     const leaders = (list: INestApplicationContext[]) => list.filter((app) => app.get(HikariElection).isLeader('it-billing'));
@@ -181,6 +200,10 @@ class OrdersController {
     expect(billed.filter((b) => b !== undefined)).toHaveLength(1);
     const first = running[billed.findIndex((b) => b !== undefined)]!;
     expect(first).toBe(leaders(running)[0]);
+    // The interval fires in all three, and runs in the leader only.
+    const leaderSession = first.get<HikariClient>(HIKARI_CLIENT).session!.id;
+    await until('interval runs', () => Ticker.runs.length >= 3);
+    expect(new Set(Ticker.runs)).toEqual(new Set([leaderSession]));
     const firstIndex = running.indexOf(first);
     const token = first.get(HikariElection).token('it-billing')!;
     expect(billed[firstIndex]).toBe(`billed with leadership ${token}`);
@@ -202,6 +225,9 @@ class OrdersController {
     const nextIndex = running.indexOf(next);
     expect(changes[nextIndex]).toEqual([{ election: 'it-billing', leader: true, token: next.get(HikariElection).token('it-billing'), reason: 'elected' }]);
     expect(changes[firstIndex]!.at(-1)).toEqual({ election: 'it-billing', leader: false, token, reason: 'resigned' }); // resigned at shutdown
+    const ticksBefore = Ticker.runs.length;
+    await until('interval runs in the new leader', () => Ticker.runs.length >= ticksBefore + 3);
+    expect(new Set(Ticker.runs.slice(ticksBefore))).toEqual(new Set([next.get<HikariClient>(HIKARI_CLIENT).session!.id]));
     const billedAgain = await Promise.all(others.map((app) => app.get(Jobs).bill()));
     expect(billedAgain.filter((b) => b !== undefined)).toHaveLength(1);
     expect(billedAgain[others.indexOf(next)]).toBeDefined();
@@ -258,6 +284,28 @@ class OrdersController {
     await worker.close();
     await expect(context('worker-2', [], { registration: { service: 'it-workers' } })).rejects.toThrow(HikariConfigError);
     await expect(context('worker-2', [], { registration: { service: 'it-workers' } })).rejects.toThrow(/`registration.port` is required/);
+  });
+
+  test('after a session expiry the application registers again and wins its election again, on the new session', async () => {
+    const app = await context('expiry-1', [Jobs], { registration: { service: 'it-expiry', port: 9_100, host: '10.9.9.9' } });
+    const elections = app.get(HikariElection);
+    const discovery = app.get(HikariDiscovery);
+    const client = app.get<HikariClient>(HIKARI_CLIENT);
+    await discovery.registered();
+    await until('leadership of it-billing', () => elections.isLeader('it-billing'));
+    const token = elections.token('it-billing')!;
+    const changes: LeadershipChange[] = [];
+    elections.changes$.subscribe((change) => changes.push(change));
+    const before = client.session!.id;
+    const leader = await t.cluster.waitForLeader();
+    await closeSession(t.cluster.node(leader).client, before, t.clusterId);
+    await until('a new session', () => client.session?.id !== before && client.session?.state === 'connected');
+    await until('the registration on the new session', async () => (await discovery.instances('it-expiry'))[0]?.sessionId === client.session!.id);
+    expect(await discovery.instances('it-expiry')).toHaveLength(1);
+    await until('leadership again', () => elections.isLeader('it-billing'));
+    expect(elections.token('it-billing')!).toBeGreaterThan(token);
+    expect(changes.map((c) => [c.leader, c.reason])).toEqual([[false, 'expired'], [true, 'elected']]);
+    await app.close();
   });
 
   test("driver 'redis' with endpoints: locks on Redis, elections on the cluster", async () => {

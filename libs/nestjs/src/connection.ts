@@ -6,6 +6,8 @@
  * (`beforeApplicationShutdown`): closing the client ends the session, so its locks, leaderships
  * and ephemeral nodes are released at once rather than at the session's expiry.
  *
+ * The client is a HikariClient (HikariModule), or a MemoryClient of an in-process MemoryCluster
+ * (HikariTestingModule, through `over`): the module uses only what both offer (HikariClientApi).
  * The lock driver is the client's (`client.locks`) with driver 'cluster', or a RedisLockDriver over
  * the application's ioredis client with driver 'redis' (the module does not close that client).
  *
@@ -14,7 +16,7 @@
  * see election.service.ts), `reconnected` as a plain line.
  */
 import { OnApplicationShutdown } from '@nestjs/common';
-import { HikariClient, LockDriver, RedisLockDriver } from '@hikarikeeper/client';
+import { HikariClient, HikariClientApi, LockDriver, RedisLockDriver } from '@hikarikeeper/client';
 import { HikariClusterRequiredError } from './errors';
 import type { ResolvedHikariOptions } from './options';
 
@@ -23,17 +25,21 @@ export class HikariConnection implements OnApplicationShutdown {
 
   private constructor(
     readonly options: ResolvedHikariOptions,
-    /** Null when there is no cluster (driver 'redis' without endpoints). */
-    readonly client: HikariClient | null,
+    /** A HikariClient (a MemoryClient under HikariTestingModule); null when there is no cluster (driver 'redis' without endpoints). */
+    readonly client: HikariClientApi | null,
     readonly locks: LockDriver,
   ) {}
 
   /** Connects (with a cluster), and makes the lock driver. Throws what `HikariClient.connect` throws. */
   static async open(options: ResolvedHikariOptions): Promise<HikariConnection> {
+    const client = options.client === null ? null : await HikariClient.connect(options.client);
+    return HikariConnection.over(client, options);
+  }
+
+  /** The module's link over `client`, connected already (HikariTestingModule gives a MemoryClient). */
+  static over(client: HikariClientApi | null, options: ResolvedHikariOptions): HikariConnection {
     const { logger } = options;
-    let client: HikariClient | null = null;
-    if (options.client !== null) {
-      client = await HikariClient.connect(options.client);
+    if (client !== null) {
       const session = client.session;
       logger.log(`connected to ${client.endpoint ?? 'the cluster'}${session === null ? '' : `, session ${session.id} (timeout ${session.timeoutMs} ms)`}`);
       client.on('suspended', ({ sessionId, error }) => logger.warn(`session ${sessionId} suspended (${error.message}): reconnecting`));
@@ -58,7 +64,7 @@ export class HikariConnection implements OnApplicationShutdown {
   }
 
   /** The client; HikariClusterRequiredError (naming `feature`) when there is no cluster. */
-  requireClient(feature: string): HikariClient {
+  requireClient(feature: string): HikariClientApi {
     if (this.client === null) throw new HikariClusterRequiredError(feature);
     return this.client;
   }

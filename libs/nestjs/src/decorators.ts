@@ -41,6 +41,19 @@ export interface DistributedLockOptions {
   waitMs?: number;
   /** When `waitMs` passes: 'throw' LockTimeoutException (HTTP 409), or 'skip' the call (it resolves undefined). Default: the module's (`'throw'`). */
   onTimeout?: 'throw' | 'skip';
+  /**
+   * The lease, driver 'redis' only: how long the lock outlives a holder that stopped extending it
+   * (crashed, paused), in ms. Default: the driver's (`redis.leaseMs`, 30,000). With the cluster driver
+   * a lock lasts as long as the session that holds it (`sessionTimeoutMs`): the start fails with
+   * HikariConfigError if a method sets it.
+   */
+  leaseMs?: number;
+  /**
+   * Driver 'redis' only: extend the lease while the method runs (default: the driver's, true).
+   * false: the lock is held at most `leaseMs`, even if the method runs longer — `currentSignal()`
+   * aborts then, and the call rejects with LOCK_NOT_HELD or FENCE_MISMATCH once the method returns.
+   */
+  autoExtend?: boolean;
   /** The method's parameter names, for a template naming them where they cannot be read from the source (minified code, destructuring). */
   params?: readonly string[];
 }
@@ -80,7 +93,8 @@ export type Runner = (original: Function, instance: object, args: unknown[]) => 
  * The call resolves with the method's result once the lock is released (the method always returns a
  * Promise: declare it `async`). Inside, `currentFence()` is the grant's fencing token. With `waitMs`,
  * a lock not granted in time rejects with LockTimeoutException (409), or resolves undefined with
- * `onTimeout: 'skip'`, without calling the method. If the release fails after the method succeeded
+ * `onTimeout: 'skip'`, without calling the method. `currentSignal()` aborts if the lock is lost while
+ * the method runs (its session expired; on Redis, its lease lapsed). If the release fails after the method succeeded
  * (the session expired meanwhile, so someone else may have held the lock), the call rejects with
  * that error: the method's work may not have been exclusive. A nested call with the same lock name
  * runs under the grant already held.
@@ -209,7 +223,9 @@ function methodOf(descriptor: PropertyDescriptor, where: string, decorator: stri
 
 function checkLockOptions(options: DistributedLockOptions): void {
   if (typeof options !== 'object' || options === null) throw new Error('@DistributedLock: the options must be an object');
-  const { mode, waitMs, onTimeout, permits, params } = options;
+  const { mode, waitMs, onTimeout, permits, params, leaseMs, autoExtend } = options;
+  if (leaseMs !== undefined && (!Number.isSafeInteger(leaseMs) || leaseMs < 1)) throw new Error('@DistributedLock: `leaseMs` must be a positive integer (ms)');
+  if (autoExtend !== undefined && typeof autoExtend !== 'boolean') throw new Error('@DistributedLock: `autoExtend` must be a boolean');
   if (mode !== undefined && mode !== 'exclusive' && mode !== 'shared') throw new Error("@DistributedLock: `mode` must be 'exclusive' or 'shared'");
   if (waitMs !== undefined && !isWaitMs(waitMs)) throw new Error('@DistributedLock: `waitMs` must be a finite number of ms ≥ 0');
   if (onTimeout !== undefined && onTimeout !== 'throw' && onTimeout !== 'skip') throw new Error("@DistributedLock: `onTimeout` must be 'throw' or 'skip'");

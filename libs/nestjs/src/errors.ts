@@ -10,10 +10,11 @@
  * - LockTimeoutException: a @DistributedLock method gave up waiting for its lock (`waitMs`), with
  *   `onTimeout: 'throw'` (the default). A ConflictException: Nest's default filter answers 409.
  * - HikariExceptionFilter (optional): answers the SDK's own LOCK_TIMEOUT and FENCE_MISMATCH errors
- *   (from HikariLockService, fenced writes) with 409 too, instead of 500.
+ *   (from HikariLockService, fenced writes) with 409 too, instead of 500; with
+ *   `lockTimeoutStatus: 423`, every lock timeout (LockTimeoutException included) answers 423 Locked.
  */
-import { ArgumentsHost, Catch, ConflictException, HttpException } from '@nestjs/common';
-import { BaseExceptionFilter } from '@nestjs/core';
+import { ArgumentsHost, Catch, ConflictException, HttpException, HttpServer, Inject, Optional, Provider } from '@nestjs/common';
+import { APP_FILTER, BaseExceptionFilter, HttpAdapterHost } from '@nestjs/core';
 import { ErrorCode, HikariError } from '@hikarikeeper/client';
 
 export class HikariConfigError extends Error {
@@ -49,17 +50,26 @@ export class LockTimeoutException extends ConflictException {
   }
 }
 
+/** How HikariExceptionFilter (and `toHttpException`) answer. */
+export interface HikariHttpOptions {
+  /** The status of a lock timeout: 409 Conflict (default) or 423 Locked. */
+  lockTimeoutStatus?: 409 | 423;
+}
+
+/** Injection token of HikariExceptionFilter's options (or use `HikariExceptionFilter.provide(options)`). */
+export const HIKARI_HTTP_OPTIONS = Symbol('HikariHttpOptions');
+
 /**
  * The HTTP exception for a HikariError, or null when it has none: LOCK_TIMEOUT → LockTimeoutException
- * (409), FENCE_MISMATCH → ConflictException (409: a newer holder of the lock has written). For filters
- * of your own.
+ * (409; 423 Locked with `lockTimeoutStatus: 423`), FENCE_MISMATCH → ConflictException (409: a newer
+ * holder of the lock has written). For filters of your own.
  */
-export function toHttpException(error: HikariError): HttpException | null {
+export function toHttpException(error: HikariError, options: HikariHttpOptions = {}): HttpException | null {
   switch (error.code) {
     case ErrorCode.LOCK_TIMEOUT: {
       const name = typeof error.details.name === 'string' ? error.details.name : '';
       const waitMs = typeof error.details.waitMs === 'number' ? error.details.waitMs : undefined;
-      return new LockTimeoutException(name, waitMs, error);
+      return withLockTimeoutStatus(new LockTimeoutException(name, waitMs, error), options);
     }
     case ErrorCode.FENCE_MISMATCH:
       return new ConflictException(
@@ -73,13 +83,37 @@ export function toHttpException(error: HikariError): HttpException | null {
 
 /**
  * Answers HikariErrors of HTTP requests: LOCK_TIMEOUT and FENCE_MISMATCH with 409 (see
- * `toHttpException`), any other as Nest answers an unknown error (500, logged). Register it as a
- * provider (`{ provide: APP_FILTER, useClass: HikariExceptionFilter }`), with `@UseFilters`, or with
- * `app.useGlobalFilters(new HikariExceptionFilter(app.getHttpAdapter()))`.
+ * `toHttpException`), any other as Nest answers an unknown error (500, logged); and, with
+ * `lockTimeoutStatus: 423`, LockTimeoutException with 423 too. Register it as a provider
+ * (`{ provide: APP_FILTER, useClass: HikariExceptionFilter }`, or `HikariExceptionFilter.provide({
+ * lockTimeoutStatus: 423 })`), with `@UseFilters`, or with
+ * `app.useGlobalFilters(new HikariExceptionFilter(app.getHttpAdapter(), options))`.
  */
-@Catch(HikariError)
+@Catch(HikariError, LockTimeoutException)
 export class HikariExceptionFilter extends BaseExceptionFilter {
-  override catch(exception: HikariError, host: ArgumentsHost): void {
-    super.catch(toHttpException(exception) ?? exception, host);
+  private readonly options: HikariHttpOptions;
+
+  constructor(@Optional() applicationRef?: HttpServer, @Optional() @Inject(HIKARI_HTTP_OPTIONS) options: HikariHttpOptions = {}) {
+    super(applicationRef);
+    const status = options?.lockTimeoutStatus;
+    if (status !== undefined && status !== 409 && status !== 423) throw new HikariConfigError('HikariExceptionFilter: `lockTimeoutStatus` must be 409 or 423');
+    this.options = options ?? {};
   }
+
+  /** The APP_FILTER provider of a filter with `options`. */
+  static provide(options: HikariHttpOptions): Provider {
+    return { provide: APP_FILTER, useFactory: (host: HttpAdapterHost) => new HikariExceptionFilter(host.httpAdapter, options), inject: [HttpAdapterHost] };
+  }
+
+  override catch(exception: HikariError | LockTimeoutException, host: ArgumentsHost): void {
+    const answer = exception instanceof LockTimeoutException ? withLockTimeoutStatus(exception, this.options) : toHttpException(exception, this.options);
+    super.catch(answer ?? exception, host);
+  }
+}
+
+/** `exception`, or the same answer with status 423 Locked when the options ask for it. */
+function withLockTimeoutStatus(exception: LockTimeoutException, options: HikariHttpOptions): HttpException {
+  if (options.lockTimeoutStatus !== 423) return exception;
+  const body = { ...(exception.getResponse() as Record<string, unknown>), statusCode: 423, error: 'Locked' };
+  return new HttpException(body, 423, { cause: exception.cause ?? exception, description: exception.message });
 }

@@ -33,32 +33,25 @@
  * shutdown hooks can still take locks. A module deeper than HikariModule starts before it and stops
  * after it; `isGlobal: true` puts HikariModule first and last whatever the imports.
  *
- * Exported: the client (`@InjectHikari()`), HikariLockService, HikariElection, HikariDiscovery.
+ * Exported: the client (`@InjectHikari()`), HikariLockService, HikariElection, HikariDiscovery,
+ * HikariHealthIndicator. HikariTestingModule (testing.module.ts) provides the same, over an
+ * in-process MemoryCluster.
  */
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { HikariConnection } from './connection';
-import { HikariDiscovery } from './discovery.service';
-import { HikariElection } from './election.service';
-import { HikariExplorer } from './explorer';
-import { HikariLockService } from './lock.service';
 import { HIKARI_MODULE_OPTIONS, HikariConfigurableModule } from './module-definition';
+import { HIKARI_EXPORTS, HIKARI_SERVICES } from './module-services';
 import { HikariModuleOptions, resolveOptions, ResolvedHikariOptions } from './options';
-import { HikariRegistrar } from './registration';
-import { HIKARI_CLIENT, HIKARI_CONNECTION, HIKARI_RESOLVED_OPTIONS } from './tokens';
+import { HIKARI_CONNECTION, HIKARI_RESOLVED_OPTIONS } from './tokens';
 
 @Module({
   imports: [DiscoveryModule],
   providers: [
     { provide: HIKARI_RESOLVED_OPTIONS, useFactory: (options: HikariModuleOptions) => resolveOptions(options), inject: [HIKARI_MODULE_OPTIONS] },
     { provide: HIKARI_CONNECTION, useFactory: (options: ResolvedHikariOptions) => HikariConnection.open(options), inject: [HIKARI_RESOLVED_OPTIONS] },
-    { provide: HIKARI_CLIENT, useFactory: (connection: HikariConnection) => connection.client, inject: [HIKARI_CONNECTION] },
-    HikariLockService,
-    HikariElection,
-    HikariRegistrar,
-    HikariDiscovery,
-    HikariExplorer,
+    ...HIKARI_SERVICES,
   ],
-  exports: [HIKARI_CLIENT, HikariLockService, HikariElection, HikariDiscovery],
+  exports: HIKARI_EXPORTS,
 })
 export class HikariModule extends HikariConfigurableModule {}

@@ -1,7 +1,8 @@
 /**
  * @hikarikeeper/nestjs: HikariKeeper for NestJS — HikariModule (forRoot / forRootAsync), fenced
  * distributed locks on methods (@DistributedLock, currentFence), leader-only work (@LeaderOnly,
- * HikariElection), registration and discovery (HikariDiscovery). See NESTJS.md.
+ * HikariElection), registration and discovery (HikariDiscovery), a Terminus health indicator
+ * (HikariHealthIndicator), and HikariTestingModule for tests without a cluster. See the README.
  *
  * ```ts
  * @Module({ imports: [HikariModule.forRoot({ endpoints: ['127.0.0.1:7701'], registration: { service: 'orders' } })] })
@@ -30,14 +31,26 @@ export type { HikariLockDefaults, HikariModuleOptions, HikariRedisOptions, Hikar
 export { HIKARI_CLIENT } from './tokens';
 export { DistributedLock, InjectHikari, LeaderOnly, HIKARI_METHODS_METADATA, type DistributedLockOptions } from './decorators';
 export type { LockKey } from './lock-key';
-export { currentFence, currentLock } from './lock-context';
+export { currentFence, currentLock, currentSignal } from './lock-context';
 export { HikariLockService, type WithLockOptions } from './lock.service';
 export { HikariElection, type CampaignOptions, type LeadershipChange } from './election.service';
 export { HikariDiscovery } from './discovery.service';
 export {
+  HEALTH_TIMEOUT_MS_DEFAULT,
+  HikariHealthIndicator,
+  type HikariHealthDetails,
+  type HikariHealthOptions,
+  type HikariHealthResult,
+} from './health.indicator';
+export { HikariTesting, HikariTestingModule, type HikariTestingModuleOptions } from './testing.module';
+/** The in-process cluster under HikariTestingModule (the SDK's). */
+export { MemoryClient, MemoryCluster } from '@hikarikeeper/client';
+export {
   HikariClusterRequiredError,
   HikariConfigError,
   HikariExceptionFilter,
+  HIKARI_HTTP_OPTIONS,
+  type HikariHttpOptions,
   HikariNotReadyError,
   LockTimeoutException,
   toHttpException,

@@ -13,6 +13,9 @@
  * - `currentFence(name?)`: the fencing token of the innermost lock held (or of lock `name`); throws
  *   outside a locked method, where there is no token to give.
  * - `currentLock(name?)`: the grant itself, or undefined.
+ * - `currentSignal(name?)`: an AbortSignal that aborts if that lock is lost while the code runs (the
+ *   session that holds it expired; on Redis, its lease lapsed): pass it to the work done under the
+ *   lock. Throws outside a locked method, as `currentFence` does.
  *
  * Contexts outlive their locks when work started under a lock is left running (a promise not
  * awaited, a timer): once the lock is released, its context no longer counts, so such work sees no
@@ -45,12 +48,24 @@ export function currentLock(name?: string): LockGrant | undefined {
  * running under that lock: outside a @DistributedLock method or withLock callback, or after its release.
  */
 export function currentFence(name?: string): number {
+  return heldOrThrow('currentFence', name).token;
+}
+
+/**
+ * Aborts if the innermost lock held (or lock `name`) is lost while the code runs: its session
+ * expired (cluster), or its lease lapsed (Redis). Throws when the code is not running under that lock.
+ */
+export function currentSignal(name?: string): AbortSignal {
+  // Both drivers' grants carry the signal (ClusterLockGrant, RedisLockGrant); a driver of another kind may not.
+  return (heldOrThrow('currentSignal', name) as { signal?: AbortSignal }).signal ?? new AbortController().signal;
+}
+
+/** The grant `currentLock(name)` finds; throws, naming `caller`, when there is none. */
+function heldOrThrow(caller: string, name: string | undefined): LockGrant {
   const grant = currentLock(name);
-  if (grant === undefined) {
-    const which = name === undefined ? 'a lock' : `lock ${name}`;
-    throw new Error(`currentFence(): not running under ${which}: call it inside a @DistributedLock method or a HikariLockService.withLock callback`);
-  }
-  return grant.token;
+  if (grant !== undefined) return grant;
+  const which = name === undefined ? 'a lock' : `lock ${name}`;
+  throw new Error(`${caller}(): not running under ${which}: call it inside a @DistributedLock method or a HikariLockService.withLock callback`);
 }
 
 /** The grant of lock `name` that the running code holds through `driver`, if any (for reentrant calls). */

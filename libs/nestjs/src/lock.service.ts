@@ -18,14 +18,14 @@
  * itself, as the driver's acquires do.
  */
 import { Inject, Injectable } from '@nestjs/common';
-import { AcquireOptions, ErrorCode, HikariError, LockDriver, LockGrant } from '@hikarikeeper/client';
+import { AcquireOptions, ErrorCode, HikariError, LockDriver, LockGrant, RedisAcquireOptions } from '@hikarikeeper/client';
 import type { HikariConnection } from './connection';
 import type { LockMethod, Runner } from './decorators';
-import { LockTimeoutException } from './errors';
+import { HikariConfigError, LockTimeoutException } from './errors';
 import { heldGrant, runHolding } from './lock-context';
 import { HIKARI_CONNECTION } from './tokens';
 
-export interface WithLockOptions extends AcquireOptions {
+export interface WithLockOptions extends RedisAcquireOptions {
   /** What a `waitMs` that passes does: 'throw' LOCK_TIMEOUT (default), or 'skip' (`withLock` resolves undefined without calling `fn`). */
   onTimeout?: 'throw' | 'skip';
 }
@@ -73,6 +73,8 @@ export class HikariLockService {
   withLock<T>(name: string, fn: (grant: LockGrant) => Promise<T> | T, options?: WithLockOptions): Promise<T>;
   withLock<T>(name: string, fn: (grant: LockGrant) => Promise<T> | T, options: WithLockOptions = {}): Promise<T | undefined> {
     const { onTimeout = 'throw', ...acquire } = options;
+    const problem = this.leaseProblem(acquire);
+    if (problem !== null) return Promise.reject(HikariError.invalidArgument('leaseMs', problem));
     const skip = onTimeout === 'skip' ? () => undefined : null;
     return this.hold<T | undefined>(this.lockName(name), this.withDefaults(acquire), fn, skip);
   }
@@ -83,7 +85,10 @@ export class HikariLockService {
     const { logger } = this.connection.options;
     const waitMs = method.options.waitMs ?? defaults.waitMs;
     const onTimeout = method.options.onTimeout ?? defaults.onTimeout;
-    const acquire: AcquireOptions = { mode: method.options.mode ?? defaults.mode, waitMs, permits: method.options.permits };
+    const { leaseMs, autoExtend } = method.options;
+    const problem = this.leaseProblem({ leaseMs, autoExtend });
+    if (problem !== null) throw new HikariConfigError(`${method.where}: ${problem}`);
+    const acquire: RedisAcquireOptions = { mode: method.options.mode ?? defaults.mode, waitMs, permits: method.options.permits, leaseMs, autoExtend };
     return (original, instance, args) => {
       let name: string;
       try {
@@ -133,6 +138,12 @@ export class HikariLockService {
     run.release();
     await driver.release(grant);
     return result;
+  }
+
+  /** Why a lease option cannot apply here (the cluster driver has no lease per lock), or null. */
+  private leaseProblem(options: { leaseMs?: number; autoExtend?: boolean }): string | null {
+    if (this.kind === 'redis' || (options.leaseMs === undefined && options.autoExtend === undefined)) return null;
+    return "`leaseMs` and `autoExtend` are for driver 'redis': a cluster lock has no lease of its own, it lasts as long as the session that holds it (`sessionTimeoutMs`)";
   }
 
   private withDefaults(options: AcquireOptions): AcquireOptions {

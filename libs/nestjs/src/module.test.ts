@@ -13,6 +13,7 @@ import 'reflect-metadata';
 import {
   Body,
   Controller,
+  DynamicModule,
   Get,
   HttpException,
   Inject,
@@ -27,6 +28,7 @@ import {
 } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { APP_FILTER, NestFactory } from '@nestjs/core';
+import { Interval, ScheduleModule } from '@nestjs/schedule';
 import type Redis from 'ioredis';
 import RedisMock from 'ioredis-mock';
 import { ErrorCode, HikariError, LockGrant, RedisLockDriver } from '@hikarikeeper/client';
@@ -34,6 +36,7 @@ import { NodeHttpAdapter } from '../../../examples/nestjs/node-http-adapter';
 import {
   currentFence,
   currentLock,
+  currentSignal,
   DistributedLock,
   HIKARI_CLIENT,
   HIKARI_METHODS_METADATA,
@@ -75,7 +78,7 @@ function redisOptions(client: Redis, extra: Partial<HikariModuleOptions> = {}): 
 }
 
 /** An application context of a module importing HikariModule.forRoot(`options`) and providing `providers`. */
-async function boot(options: HikariModuleOptions, providers: Array<Type | { provide: unknown; useValue: unknown }>, imports: Type[] = []): Promise<INestApplicationContext> {
+async function boot(options: HikariModuleOptions, providers: Array<Type | { provide: unknown; useValue: unknown }>, imports: Array<Type | DynamicModule> = []): Promise<INestApplicationContext> {
   @Module({ imports: [HikariModule.forRoot(options), ...imports], providers: providers as Type[] })
   class AppModule {}
   const app = await NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false });
@@ -301,6 +304,64 @@ describe('@DistributedLock over the Redis driver', () => {
   });
 });
 
+describe('the lease (driver redis)', () => {
+  @Injectable()
+  class Leases {
+    static signal: AbortSignal | null = null;
+
+    @DistributedLock('lease:short', { leaseMs: 150, autoExtend: false })
+    async short(ms: number): Promise<boolean> {
+      const signal = (Leases.signal = currentSignal());
+      await sleep(ms);
+      return signal.aborted;
+    }
+
+    @DistributedLock('lease:kept', { leaseMs: 150 })
+    async kept(ms: number): Promise<boolean> {
+      const signal = currentSignal();
+      await sleep(ms);
+      return signal.aborted;
+    }
+  }
+
+  test('a lease without extension lapses under a long method: its signal aborts, another takes the lock, the call rejects', async () => {
+    const port = nextPort++;
+    const app = await boot(redisOptions(redis(port)), [Leases]);
+    const other = await boot(redisOptions(redis(port)), []);
+    const running = app.get(Leases).short(400);
+    await sleep(250); // past the 150 ms lease
+    const taken = await other.get(HikariLockService).tryAcquire('lease:short');
+    expect(taken).not.toBeNull();
+    expect(Leases.signal!.aborted).toBe(true); // the method could have stopped there
+    const error = await running.catch((e: unknown) => e);
+    expect(HikariError.is(error, ErrorCode.FENCE_MISMATCH) || HikariError.is(error, ErrorCode.LOCK_NOT_HELD)).toBe(true);
+    await other.get(HikariLockService).release(taken!);
+  });
+
+  test('an extended lease keeps the lock for as long as the method runs', async () => {
+    const port = nextPort++;
+    const app = await boot(redisOptions(redis(port)), [Leases]);
+    const other = await boot(redisOptions(redis(port)), []);
+    const running = app.get(Leases).kept(400);
+    await sleep(250);
+    expect(await other.get(HikariLockService).tryAcquire('lease:kept')).toBeNull();
+    await expect(running).resolves.toBe(false); // the signal never aborted
+  });
+
+  test('HikariLockService.withLock takes the same lease options; bad ones are refused before anything is taken', async () => {
+    const client = redis();
+    const app = await boot(redisOptions(client), []);
+    const locks = app.get(HikariLockService);
+    const driver = locks.driver as RedisLockDriver;
+    await locks.withLock('lease:w', async () => {
+      expect(await client.pttl(driver.lockKey('lease:w'))).toBeLessThanOrEqual(2_000);
+    }, { leaseMs: 2_000 });
+    await expect(locks.withLock('lease:w', async () => undefined, { leaseMs: 1 })).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+    expect(() => DistributedLock('x', { leaseMs: 0 })).toThrow(/leaseMs/);
+    expect(() => DistributedLock('x', { autoExtend: 1 as unknown as boolean })).toThrow(/autoExtend/);
+  });
+});
+
 describe('decorators and other metadata', () => {
   @Controller('orders')
   class OrdersController {
@@ -336,6 +397,22 @@ describe('decorators and other metadata', () => {
     await expect(boot(redisOptions(redis()), [Both])).rejects.toThrow(HikariClusterRequiredError);
   });
 
+  test('@nestjs/schedule finds a locked @Interval method and its runs take the lock', async () => {
+    const tokens: number[] = [];
+    @Injectable()
+    class Ticker {
+      @Interval(30)
+      @DistributedLock('tick')
+      async tick(): Promise<void> {
+        tokens.push(currentFence());
+      }
+    }
+    await boot(redisOptions(redis()), [Ticker], [ScheduleModule.forRoot()]);
+    await sleep(200);
+    expect(tokens.length).toBeGreaterThanOrEqual(2);
+    expectIncreasing(tokens);
+  });
+
   test('misuse fails when the class is defined', () => {
     expect(() => {
       class Static {
@@ -363,8 +440,9 @@ describe('HTTP routes', () => {
   @Injectable()
   class Orders {
     constructor(private readonly locks: HikariLockService) {}
+    /** Resolves once the lock is held; it is released `ms` later. */
     holdFor(id: string, ms: number): Promise<void> {
-      return this.locks.withLock(`orders:${id}`, () => sleep(ms));
+      return new Promise<void>((held) => void this.locks.withLock(`orders:${id}`, () => (held(), sleep(ms))));
     }
   }
 
@@ -394,7 +472,7 @@ describe('HTTP routes', () => {
 
     @Post('hold/:id')
     async hold(@Param('id') id: string): Promise<void> {
-      void this.orders.holdFor(id, 300);
+      await this.orders.holdFor(id, 300); // answers once the lock is held
     }
 
     @Get('raw/timeout/:id')
@@ -413,11 +491,12 @@ describe('HTTP routes', () => {
     }
   }
 
-  async function listen(filter: boolean) {
+  async function listen(filter: boolean | 423) {
+    const filters = filter === 423 ? [HikariExceptionFilter.provide({ lockTimeoutStatus: 423 })] : filter ? [{ provide: APP_FILTER, useClass: HikariExceptionFilter }] : [];
     @Module({
       imports: [HikariModule.forRoot(redisOptions(redis()))],
       controllers: [OrdersController],
-      providers: [Orders, ...(filter ? [{ provide: APP_FILTER, useClass: HikariExceptionFilter }] : [])],
+      providers: [Orders, ...filters],
     })
     class HttpModule {}
     const app = await NestFactory.create(HttpModule, new NodeHttpAdapter(), { logger: false, abortOnError: false });
@@ -459,6 +538,19 @@ describe('HTTP routes', () => {
     expect(fence.status).toBe(409);
     expect(await fence.json()).toMatchObject({ code: 'FENCE_MISMATCH' });
     expect((await fetch(`${base}/orders/raw/other`)).status).toBe(500);
+  });
+
+  test('with lockTimeoutStatus 423, every lock timeout answers 423 Locked; a fence mismatch still 409', async () => {
+    const { base } = await listen(423);
+    await fetch(`${base}/orders/hold/6`, { method: 'POST' });
+    const busy = await fetch(`${base}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: '6' }) });
+    expect(busy.status).toBe(423);
+    expect(await busy.json()).toMatchObject({ statusCode: 423, error: 'Locked', code: 'LOCK_TIMEOUT', lock: 'orders:6' });
+    const raw = await fetch(`${base}/orders/raw/timeout/6`);
+    expect(raw.status).toBe(423);
+    expect(await raw.json()).toMatchObject({ statusCode: 423, code: 'LOCK_TIMEOUT' });
+    expect((await fetch(`${base}/orders/raw/fence`)).status).toBe(409);
+    expect(() => new HikariExceptionFilter(undefined, { lockTimeoutStatus: 500 as 423 })).toThrow(HikariConfigError);
   });
 });
 
@@ -557,6 +649,23 @@ describe('configuration', () => {
     const consumer = app.get(Consumer);
     expect(consumer.locks.lockName('x')).toBe('class:x');
     expect(consumer.client).toBeNull(); // driver 'redis' without endpoints: no cluster client
+  });
+
+  test('forRootAsync with useExisting: an options factory the imported module provides', async () => {
+    const client = redis();
+    @Injectable()
+    class Settings implements HikariOptionsFactory {
+      createHikariOptions(): HikariModuleOptions {
+        return redisOptions(client, { locks: { keyPrefix: 'existing:' } });
+      }
+    }
+    @Module({ providers: [Settings], exports: [Settings] })
+    class SettingsModule {}
+    @Module({ imports: [HikariModule.forRootAsync({ imports: [SettingsModule], useExisting: Settings })] })
+    class ExistingModule {}
+    const app = await NestFactory.createApplicationContext(ExistingModule, { logger: false, abortOnError: false });
+    apps.push(app);
+    expect(app.get(HikariLockService).lockName('x')).toBe('existing:x');
   });
 
   test('without isGlobal, a module that does not import HikariModule cannot inject its services', async () => {

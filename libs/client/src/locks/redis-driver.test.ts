@@ -280,6 +280,33 @@ describe('RedisLockDriver', () => {
       await other.release(next!);
     });
 
+    it("an acquire's own lease overrides the driver's: a short lease without extension lapses, the driver's default is kept", async () => {
+      const [a, b] = mockServer();
+      const driver = new RedisLockDriver(a); // 30 s, extended
+      const other = new RedisLockDriver(b);
+      const short = await driver.acquire('own-lease', { leaseMs: 200, autoExtend: false });
+      const long = await driver.acquire('default-lease');
+      expect([short.leaseMs, short.autoExtend, long.leaseMs, long.autoExtend]).toEqual([200, false, 30_000, true]);
+      expect(await a.pttl(driver.lockKey('own-lease'))).toBeLessThanOrEqual(200);
+      await sleep(300);
+      expect(short.lost).toBe(true);
+      expect(long.lost).toBe(false);
+      const next = await other.tryAcquire('own-lease');
+      expect(next).not.toBeNull();
+      expect(await other.tryAcquire('default-lease')).toBeNull();
+      // extend without a lease renews the grant's own.
+      const kept = await driver.tryAcquire('own-extend', { leaseMs: 5_000, autoExtend: false });
+      await a.pexpire(driver.lockKey('own-extend'), 100);
+      await driver.extend(kept!);
+      expect(await a.pttl(driver.lockKey('own-extend'))).toBeGreaterThan(4_000);
+      for (const options of [{ leaseMs: 5 }, { leaseMs: 1.5 }, { autoExtend: 'yes' as unknown as boolean }]) {
+        const error = await rejection(driver.acquire('bad-lease', options));
+        expect(error.code).toBe(ErrorCode.INVALID_ARGUMENT);
+        expect(await a.exists(driver.lockKey('bad-lease'))).toBe(0);
+      }
+      await Promise.all([other.release(next!), driver.release(long), driver.release(kept!)]);
+    });
+
     it('an extension that finds the key taken marks the grant lost and aborts its signal', async () => {
       const [a, b] = mockServer();
       const driver = new RedisLockDriver(a, { leaseMs: 3_000 });

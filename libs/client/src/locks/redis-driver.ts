@@ -11,7 +11,8 @@
  *   gets the lock, `waitMs` passes (LOCK_TIMEOUT) or `signal` aborts (CANCELLED).
  * - release deletes the key only if it still holds this grant's owner value (compare-and-delete).
  * - While a grant is held, its lease is extended every leaseMs / 3 (compare-and-PEXPIRE), unless
- *   `autoExtend: false`. An extension that finds the key gone or someone else's marks the grant
+ *   `autoExtend: false`. Both are the driver's options, and an acquire may set its own
+ *   (RedisAcquireOptions: `leaseMs`, `autoExtend`). An extension that finds the key gone or someone else's marks the grant
  *   `lost` and aborts `grant.signal`; so does a lease that ran out (by this process's clock) without
  *   a successful extension, e.g. while Redis was unreachable.
  *
@@ -70,6 +71,14 @@ export interface RedisLockDriverOptions {
   autoExtend?: boolean;
 }
 
+/** An acquire's options on the Redis driver: AcquireOptions, and the lease of this grant. */
+export interface RedisAcquireOptions extends AcquireOptions {
+  /** This grant's lease (ms). Default: the driver's `leaseMs`. */
+  leaseMs?: number;
+  /** Extend this grant's lease while it is held. Default: the driver's `autoExtend`. */
+  autoExtend?: boolean;
+}
+
 /** A grant of the Redis driver: a `LockGrant`, plus whether the lease is known to be gone. */
 export interface RedisLockGrant extends LockGrant {
   readonly mode: 'exclusive';
@@ -81,6 +90,9 @@ export interface RedisLockGrant extends LockGrant {
   readonly lost: boolean;
   /** Aborted (reason: a LOCK_NOT_HELD HikariError) when the grant becomes `lost`; pass it to the work done under the lock. */
   readonly signal: AbortSignal;
+  /** The grant's lease (ms), and whether it is extended while held. */
+  readonly leaseMs: number;
+  readonly autoExtend: boolean;
 }
 
 // ---------------------------------------------------------------- Lua scripts
@@ -159,7 +171,8 @@ class Grant implements RedisLockGrant {
     readonly owner: string,
     readonly key: string,
     startedAt: number,
-    leaseMs: number,
+    readonly leaseMs: number,
+    readonly autoExtend: boolean,
   ) {
     this.validUntil = startedAt + leaseMs;
   }
@@ -222,6 +235,11 @@ class Grant implements RedisLockGrant {
 
 // ---------------------------------------------------------------- the driver
 
+interface Lease {
+  readonly leaseMs: number;
+  readonly autoExtend: boolean;
+}
+
 export class RedisLockDriver implements LockDriver {
   readonly kind = 'redis' as const;
   readonly keyPrefix: string;
@@ -265,16 +283,17 @@ export class RedisLockDriver implements LockDriver {
     return `${this.lockKey(name)}:fence`;
   }
 
-  async acquire(name: string, options: AcquireOptions = {}): Promise<RedisLockGrant> {
+  async acquire(name: string, options: RedisAcquireOptions = {}): Promise<RedisLockGrant> {
     checkName(name);
     checkAcquireOptions(options, true);
+    const lease = this.leaseOf(options);
     const { waitMs, signal } = options;
     const started = performance.now();
     const deadline = waitMs === undefined ? Infinity : started + waitMs;
     const owner = newOwnerId();
     for (;;) {
       if (signal?.aborted) throw cancelled(name, signal);
-      const grant = await this.attempt(name, owner);
+      const grant = await this.attempt(name, owner, lease);
       if (grant !== null) {
         if (signal?.aborted) {
           // The grant raced with the abort: give it back, so that a give-up never leaves the lock held.
@@ -292,10 +311,10 @@ export class RedisLockDriver implements LockDriver {
     }
   }
 
-  async tryAcquire(name: string, options: Omit<AcquireOptions, 'waitMs' | 'signal'> = {}): Promise<RedisLockGrant | null> {
+  async tryAcquire(name: string, options: Omit<RedisAcquireOptions, 'waitMs' | 'signal'> = {}): Promise<RedisLockGrant | null> {
     checkName(name);
     checkAcquireOptions(options, false);
-    return this.attempt(name, newOwnerId());
+    return this.attempt(name, newOwnerId(), this.leaseOf(options));
   }
 
   /**
@@ -321,12 +340,13 @@ export class RedisLockDriver implements LockDriver {
   }
 
   /**
-   * Sets the lease of a held grant to `leaseMs` from now (default: the driver's leaseMs), if the key
+   * Sets the lease of a held grant to `leaseMs` from now (default: the grant's leaseMs), if the key
    * is still ours; LOCK_NOT_HELD otherwise (and the grant is then `lost`). Automatic extensions, if
    * on, go on at their usual pace.
    */
-  async extend(grant: LockGrant, leaseMs: number = this.leaseMs): Promise<void> {
+  async extend(grant: LockGrant, leaseMs?: number): Promise<void> {
     const g = this.ownGrant(grant, 'extend');
+    leaseMs ??= g.leaseMs;
     checkLeaseMs('leaseMs', leaseMs);
     // Once lost, always lost (its signal has aborted): even if the key happens to be ours still.
     if (g.over) throw notHeld(g.name, g.token, `lock ${g.name} (token ${g.token}) was lost already`);
@@ -353,27 +373,35 @@ export class RedisLockDriver implements LockDriver {
 
   // ------------------------------------------------------------ internals
 
+  /** An acquire's lease: its own, else the driver's. */
+  private leaseOf(options: RedisAcquireOptions): Lease {
+    const { leaseMs = this.leaseMs, autoExtend = this.autoExtend } = options;
+    checkLeaseMs('leaseMs', leaseMs);
+    if (typeof autoExtend !== 'boolean') throw HikariError.invalidArgument('autoExtend', 'must be a boolean');
+    return { leaseMs, autoExtend };
+  }
+
   /** One acquire attempt: the grant, or null when the lock is taken. */
-  private async attempt(name: string, ownerId: string): Promise<Grant | null> {
+  private async attempt(name: string, ownerId: string, lease: Lease): Promise<Grant | null> {
     const started = performance.now();
     const key = this.lockKey(name);
-    const answer = await this.run(SCRIPTS.acquire, [key, this.fenceKey(name)], [ownerId, String(this.leaseMs)]);
+    const answer = await this.run(SCRIPTS.acquire, [key, this.fenceKey(name)], [ownerId, String(lease.leaseMs)]);
     if (answer === 0) return null;
     const token = typeof answer === 'string' && /^[0-9]+$/.test(answer) ? Number(answer) : NaN;
-    const grant = new Grant(name, token, `${ownerId}:${answer}`, key, started, this.leaseMs);
+    const grant = new Grant(name, token, `${ownerId}:${answer}`, key, started, lease.leaseMs, lease.autoExtend);
     if (!Number.isSafeInteger(token) || token < 1) {
       // Only if someone else wrote the counter (or it passed 2^53): the key is ours, give it back.
       await this.run(SCRIPTS.release, [key], [grant.owner]).catch(() => undefined);
       throw new HikariError(ErrorCode.INTERNAL, { name, reason: 'bad fence counter' }, { message: `the fence counter of lock ${name} holds ${String(answer)}, not a token` });
     }
     this.grants.add(grant);
-    grant.renewed(started, this.leaseMs);
-    if (this.autoExtend) this.scheduleExtension(grant);
+    grant.renewed(started, grant.leaseMs);
+    if (grant.autoExtend) this.scheduleExtension(grant);
     return grant;
   }
 
   private scheduleExtension(grant: Grant): void {
-    const every = Math.max(1, Math.floor(this.leaseMs / REDIS_EXTENSIONS_PER_LEASE));
+    const every = Math.max(1, Math.floor(grant.leaseMs / REDIS_EXTENSIONS_PER_LEASE));
     grant.extensionTimer = setTimeout(() => void this.autoExtendOnce(grant), every).unref();
   }
 
@@ -383,7 +411,7 @@ export class RedisLockDriver implements LockDriver {
     const started = performance.now();
     let answer: unknown;
     try {
-      answer = await this.run(SCRIPTS.extend, [grant.key], [grant.owner, String(this.leaseMs)]);
+      answer = await this.run(SCRIPTS.extend, [grant.key], [grant.owner, String(grant.leaseMs)]);
     } catch {
       // Redis unreachable: try again at the next tick. If this goes on, the lease runs out, and the
       // expiry timer marks the grant lost.
@@ -392,7 +420,7 @@ export class RedisLockDriver implements LockDriver {
     }
     if (grant.over) return; // released (or found lost) while the extension was in flight
     if (answer === 1) {
-      grant.renewed(started, this.leaseMs);
+      grant.renewed(started, grant.leaseMs);
       this.scheduleExtension(grant);
     } else {
       grant.markLost('an extension found its key gone or taken');

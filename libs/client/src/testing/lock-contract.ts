@@ -20,10 +20,10 @@
  *
  * This folder is not part of the build: it is imported by test files only.
  */
-import { randomBytes } from 'node:crypto';
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import { DistributedLock, withLock } from '../locks/lock';
 import type { AcquireOptions, LockDriver, LockGrant } from '../locks/types';
+import { useContractSubject } from './contract-run';
 import { rejection } from './errors';
 
 export interface LockCapabilities {
@@ -72,24 +72,9 @@ export function describeLockContract(
 ): void {
   const { mutexWorkers = 8, mutexRounds = 20 } = options;
   describe(`${title}: the LockDriver contract`, () => {
-    let subject: LockContractSubject | null = null;
-    const run = randomBytes(4).toString('hex');
-    let tests = 0;
+    const { current: clients, unique } = useContractSubject(setup);
     /** A lock name no other test (nor an earlier run against the same server) uses. */
-    const fresh = (label: string): string => `contract/${run}/${++tests}/${label}`;
-    const clients = (): LockContractSubject => {
-      if (subject === null) throw new Error('setup did not complete');
-      return subject;
-    };
-
-    beforeEach(async () => {
-      subject = await setup();
-    });
-    afterEach(async () => {
-      const s = subject;
-      subject = null;
-      await s?.teardown();
-    });
+    const fresh = (label: string): string => `contract/${unique(label)}`;
 
     it(
       'acquires and releases: the grant names the lock, carries a token, and frees the lock when released',
@@ -395,6 +380,27 @@ export function describeLockContract(
         expect(w.token).toBeGreaterThan(Math.max(r1.token, r2.token));
         expect(await driver.tryAcquire(name, { mode: 'shared' })).toBeNull();
         await second.release(w);
+      },
+      TEST_MS,
+    );
+    gated(capabilities.shared)(
+      'shared: a reader that comes while a writer waits queues behind the writer (writers are not starved)',
+      async () => {
+        const { driver, second } = clients();
+        const name = fresh('no-starvation');
+        const reader = await driver.acquire(name, { mode: 'shared' });
+        const writer = second.acquire(name);
+        expect(await settlesWithin(writer, 100)).toBe(false);
+        expect(await second.tryAcquire(name, { mode: 'shared' })).toBeNull(); // it would overtake the writer
+        const late = driver.acquire(name, { mode: 'shared' });
+        expect(await settlesWithin(late, 100)).toBe(false);
+        await driver.release(reader);
+        const w = await writer;
+        expect(await settlesWithin(late, 100)).toBe(false);
+        await second.release(w);
+        const r = await late;
+        expect(r.token).toBeGreaterThan(w.token);
+        await driver.release(r);
       },
       TEST_MS,
     );
