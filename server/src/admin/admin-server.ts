@@ -6,6 +6,7 @@ import type { RaftRuntime } from '../runtime/raft-runtime';
 import { encodeMemberContext, parseHostPort } from '../runtime/members';
 import type { Logger } from '../logger';
 import { ServicesApi } from './services-api';
+import { failpoints } from '../failpoints';
 
 /** Request bodies the admin port reads (membership changes are tiny). */
 const ADMIN_BODY_BYTES_MAX = 64 * 1024;
@@ -14,7 +15,8 @@ const ADMIN_BODY_BYTES_MAX = 64 * 1024;
  * The admin HTTP port: `GET /health` (the process is alive), `GET /ready` (a leader is known and this
  * node has applied everything it knows committed), `GET /status` (JSON), `GET /metrics`
  * (Prometheus), `POST /members` (add a node as a learner, or promote it once caught up) and
- * `DELETE /members/<id>`; with a ServicesApi, the discovery read API under `/v1/services` (see
+ * `DELETE /members/<id>`; with failpoints on (failpoints.ts), `GET /failpoints` and
+ * `PUT /failpoints/<name>`; with a ServicesApi, the discovery read API under `/v1/services` (see
  * services-api.ts).
  */
 export class AdminServer {
@@ -87,6 +89,7 @@ export class AdminServer {
     if (req.method === 'POST' && path === '/members') return this.addMember(req, res);
     const m = /^\/members\/(\d+)$/.exec(path);
     if (req.method === 'DELETE' && m) return this.removeMember(Number(m[1]), res);
+    if (failpoints.enabled && path.startsWith('/failpoints')) return this.failpoint(req, res, path);
     if (req.method === 'POST' && path === '/transfer-leadership') {
       const ok = await this.runtime.stepDown(5000);
       return this.reply(res, ok ? 200 : 409, { transferred: ok, leader: this.runtime.leader() });
@@ -120,6 +123,16 @@ export class AdminServer {
     this.reply(res, 200, { voters: conf.voters, learners: conf.learners });
   }
 
+  /** `GET /failpoints` (every point and its term), `PUT /failpoints/<name>` (body: a term). Only with HIKARI_FAILPOINTS set. */
+  private async failpoint(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (req.method === 'GET' && path === '/failpoints') return this.reply(res, 200, failpoints.list());
+    const m = /^\/failpoints\/([a-z0-9-]{1,64})$/.exec(path);
+    if (req.method !== 'PUT' || m === null) return this.reply(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${path}` } });
+    failpoints.set(m[1], (await readBody(req)).toString('utf8'));
+    this.log.warn({ failpoint: m[1], term: failpoints.list()[m[1]] }, 'failpoint set');
+    this.reply(res, 200, failpoints.list());
+  }
+
   private notLeader(res: ServerResponse): void {
     this.reply(res, 421, { error: errorToWire(HikariError.notLeader(this.runtime.leaderClientAddress())), leader: this.runtime.leader() });
   }
@@ -136,7 +149,7 @@ export class AdminServer {
   }
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -144,8 +157,13 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
     if (size > ADMIN_BODY_BYTES_MAX) throw HikariError.tooLarge('request body', size, ADMIN_BODY_BYTES_MAX);
     chunks.push(chunk as Buffer);
   }
+  return Buffer.concat(chunks);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const body = await readBody(req);
   try {
-    const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    const v = JSON.parse(body.toString('utf8')) as unknown;
     if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
   } catch {
     // fall through

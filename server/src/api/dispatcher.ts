@@ -10,6 +10,7 @@ import type { Clock } from '../runtime/clock';
 import type { SessionManager } from '../sessions/session-manager';
 import type { WatchHub, WatchSink } from '../watch/watch-hub';
 import type { TicketWaits } from '../locks/ticket-waits';
+import { FAILPOINTS, failpoints } from '../failpoints';
 
 function sessionExpired(id: string): HikariError {
   return new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: `session ${id} has expired` });
@@ -196,7 +197,7 @@ export class Dispatcher {
   }
 
   private async readPoint(stale: boolean | undefined): Promise<void> {
-    if (stale === true) return this.runtime.stateBarrier();
+    if (stale === true || (failpoints.enabled && failpoints.hit(FAILPOINTS.readSkipReadIndex))) return this.runtime.stateBarrier();
     await this.runtime.readBarrier();
   }
 }
