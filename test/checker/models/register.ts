@@ -2,8 +2,8 @@
  * Sequential specification of a replicated map of string keys to string values, seen as one
  * independent register per key. An absent key reads as `null`.
  */
-import type { Operation } from '../history';
 import type { Model } from '../model';
+import { partitionByKey } from './partition';
 
 export type RegisterInput =
   | { readonly op: 'read'; readonly key: string }
@@ -76,15 +76,7 @@ export const registerModel: Model<RegisterState, RegisterInput, RegisterOutput> 
     }
   },
 
-  partition(history: readonly Operation<RegisterInput, RegisterOutput>[]) {
-    const byKey = new Map<string, Operation<RegisterInput, RegisterOutput>[]>();
-    for (const op of history) {
-      const list = byKey.get(op.input.key);
-      if (list === undefined) byKey.set(op.input.key, [op]);
-      else list.push(op);
-    }
-    return [...byKey.values()];
-  },
+  partition: partitionByKey,
 
   isReadOnly: (input) => input.op === 'read',
 
