@@ -27,6 +27,13 @@ export interface ProcessClusterOptions {
   /** Called with every line a node prints. */
   onLine?: (node: ProcessNode, line: string) => void;
   serverScript?: string;
+  /**
+   * The addresses a node is known by in the membership (what peers dial, what NOT_LEADER names),
+   * when they are not the ones it listens on: a fault-injecting proxy in front of each node.
+   */
+  advertise?: (node: ProcessNode) => { peer: string; client: string };
+  /** Extra environment for every node (e.g. HIKARI_FAILPOINTS). */
+  env?: Record<string, string>;
 }
 
 const LOG_LINES_KEPT = 2000;
@@ -83,7 +90,15 @@ export class ProcessCluster {
   }
 
   get clusterSpec(): string {
-    return this.nodes.map((n) => `${n.id}=${n.peer}/${n.client}`).join(',');
+    return this.nodes.map((n) => {
+      const a = this.advertised(n);
+      return `${n.id}=${a.peer}/${a.client}`;
+    }).join(',');
+  }
+
+  /** The addresses `node` is known by in the membership (its listen addresses unless `advertise`). */
+  advertised(node: ProcessNode): { peer: string; client: string } {
+    return this.opts.advertise?.(node) ?? { peer: node.peer, client: node.client };
   }
 
   get endpoints(): string[] {
@@ -113,7 +128,7 @@ export class ProcessCluster {
       ...(join ? ['--join'] : []), '--cluster', this.clusterSpec, ...(this.opts.extraArgs ?? []),
     ];
     // The node exits if this process dies (a crashed test runner must not leave servers behind).
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HIKARI_EXIT_WITH_PARENT: String(process.pid) } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.opts.env, HIKARI_EXIT_WITH_PARENT: String(process.pid) } });
     n.process = child;
     let pending = '';
     const onData = (chunk: Buffer) => {
@@ -141,6 +156,12 @@ export class ProcessCluster {
     };
     this.nodes.push(n);
     return n;
+  }
+
+  /** Forgets a node that left the cluster (it must not be running): later `--cluster` lists no longer name it. */
+  forget(id: number): void {
+    if (this.isRunning(id)) throw new Error(`node ${id} is still running`);
+    this.nodes.splice(this.nodes.indexOf(this.node(id)), 1);
   }
 
   isRunning(id: number): boolean {
