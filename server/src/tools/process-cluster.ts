@@ -71,6 +71,7 @@ export interface NodeStatus {
 export class ProcessCluster {
   readonly nodes: ProcessNode[] = [];
   private readonly script: string;
+  private highestId = 0;
 
   private constructor(private readonly opts: ProcessClusterOptions) {
     this.script = opts.serverScript ?? resolve(__dirname, '..', 'main.js');
@@ -149,7 +150,9 @@ export class ProcessCluster {
   /** Adds a node definition (not started) for a membership change; returns it. */
   async addNodeDefinition(): Promise<ProcessNode> {
     const host = this.opts.host ?? '127.0.0.1';
-    const id = Math.max(...this.nodes.map((n) => n.id)) + 1;
+    // Ids are never reused, even those of nodes forgotten since.
+    const id = Math.max(this.highestId, ...this.nodes.map((n) => n.id)) + 1;
+    this.highestId = id;
     const n: ProcessNode = {
       id, dataDir: join(this.opts.baseDir, `node-${id}`), client: `${host}:${await freePort(host)}`,
       peer: `${host}:${await freePort(host)}`, admin: `${host}:${await freePort(host)}`, process: null, logs: [],
@@ -161,6 +164,7 @@ export class ProcessCluster {
   /** Forgets a node that left the cluster (it must not be running): later `--cluster` lists no longer name it. */
   forget(id: number): void {
     if (this.isRunning(id)) throw new Error(`node ${id} is still running`);
+    this.highestId = Math.max(this.highestId, id);
     this.nodes.splice(this.nodes.indexOf(this.node(id)), 1);
   }
 
