@@ -116,7 +116,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   try {
     for (const name of options.workloads) {
       const ctx = ctxFor(workloads.length + 1);
-      const w = name === 'register' ? new RegisterWorkload(ctx, 5) : name === 'locks' ? (locks = new LockWorkload(ctx, 4)) : name === 'sessions' ? new SessionWorkload(ctx) : new WatchWorkload(ctx);
+      const w = name === 'register' ? new RegisterWorkload(ctx, 3, options.nodes) : name === 'locks' ? (locks = new LockWorkload(ctx, 4)) : name === 'sessions' ? new SessionWorkload(ctx) : new WatchWorkload(ctx);
       workloads.push(w);
       await w.start();
     }

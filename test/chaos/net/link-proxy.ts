@@ -196,8 +196,9 @@ class ProxiedConnection {
     });
     up.on('error', () => this.destroy());
     up.on('close', () => this.destroy());
-    // The hello itself goes through the rules like any frame (a blackholed link stalls handshakes too).
-    this.forward.push(first);
+    // The hello itself goes through the rules like any frame (a blackholed link stalls handshakes
+    // too), but it is never silently lost: a dropped hello resets the connection.
+    this.forward.push(first, false);
   }
 }
 
@@ -230,13 +231,13 @@ class Pipe {
     });
   }
 
-  push(body: Buffer): void {
+  push(body: Buffer, lossy = this.lossy): void {
     if (this.stopped) return;
     const rule = this.faults.rule(this.src, this.dst);
     if (rule.cut) return this.fail();
     if (this.faults.chance(rule.dropRate)) {
       this.proxy.stats.framesDropped++;
-      if (this.lossy) return;
+      if (lossy) return;
       return this.fail();
     }
     const now = performance.now();

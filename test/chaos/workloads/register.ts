@@ -1,5 +1,6 @@
 /**
- * Register workload: clients read, write and compare-and-set (by version) a few keys at a time;
+ * Register workload: clients read, write and compare-and-set (by version) a few keys at a time
+ * (some only read, each through one node of its own);
  * the history is checked for linearizability, per key, with the project's checker and its
  * versioned-register model (versions as well as values). Each key serves a bounded number of
  * operations and is then retired for a fresh one, which keeps every key's search small.
@@ -36,10 +37,18 @@ export class RegisterWorkload implements Workload {
   private loops: Promise<void>[] = [];
   private liveness: string[] = [];
 
-  constructor(private readonly ctx: WorkloadContext, private readonly clientCount: number) {}
+  /**
+   * `writers` clients read, write and cas through any node (a write takes them to the leader);
+   * `readers` clients only read, each through one node of its own (slots 0, 1, ...), so that some
+   * reads are served by followers, minorities and deposed leaders — where a stale read would show.
+   */
+  constructor(private readonly ctx: WorkloadContext, private readonly writers: number, private readonly readers: number) {}
 
   async start(): Promise<void> {
-    for (let i = 0; i < this.clientCount; i++) this.clients.push(await connectClient(this.ctx, `register-${i}`, { session: false }));
+    for (let i = 0; i < this.writers + this.readers; i++) {
+      const endpoints = i < this.writers ? this.ctx.endpoints : [this.ctx.endpoints[(i - this.writers) % this.ctx.endpoints.length]!];
+      this.clients.push(await connectClient(this.ctx, `register-${i}`, { session: false, endpoints }));
+    }
     await this.clients[0]!.create(ROOT, '').catch((e) => {
       if (!HikariError.is(e, ErrorCode.NODE_EXISTS)) throw e;
     });
@@ -90,10 +99,15 @@ export class RegisterWorkload implements Workload {
       const parts = model.partition!(history);
       const part = parts[result.failingPartition ?? 0] ?? [];
       const key = part[0]?.input.key ?? '?';
+      const placed = new Set(result.longestPrefix ?? []);
       const prefix = (result.longestPrefix ?? []).map((op) => model.describeOperation!(op.input, op.output));
+      // The operation that could not come next: the earliest-returning one left out of the prefix.
+      const stuck = part.filter((op) => !placed.has(op) && op.return !== Infinity).sort((a, b) => a.return - b.return)[0];
+      const at = (t: number) => `${(t / 1000).toFixed(3)} s`;
       violations.push(
         result.result === 'illegal'
-          ? `key ${key} is not linearizable (${part.length} operations); longest linearizable prefix ends: ${prefix.slice(-5).join('; ')}`
+          ? `key ${key} is not linearizable (${part.length} operations): no order explains ${stuck === undefined ? '?' : `${model.describeOperation!(stuck.input, stuck.output)} [${at(stuck.call)}–${at(stuck.return)}]`}` +
+            ` after ${prefix.slice(-4).join('; ')}`
           : `the checker could not decide key ${key} (${part.length} operations) within its budget`,
       );
     }
@@ -115,7 +129,7 @@ export class RegisterWorkload implements Workload {
       const slot = this.active[random.nextInt(this.active.length)]!;
       const key = slot.key;
       if (++slot.invoked >= OPS_PER_KEY) await this.retire(slot);
-      const draw = random.next();
+      const draw = index < this.writers ? random.next() : 0;
       const input: VersionedInput =
         draw < 0.5 ? { op: 'read', key }
           : draw < 0.75 ? { op: 'write', key, value: `${index}-${n++}` }
