@@ -214,9 +214,11 @@ export class SessionWorkload implements Workload {
     for (;;) {
       await sleepUnless(3000 + random.nextInt(4000), this.stopping.signal);
       if (this.stopping.signal.aborted) return;
-      const living = this.owners.filter((o) => o.diedAt === null && o.session !== null);
-      if (living.length > 0) this.kill(living[random.nextInt(living.length)]!);
-      await this.spawn();
+      const living = this.owners.filter((o) => o.diedAt === null);
+      const holding = living.filter((o) => o.session !== null);
+      if (living.length >= OWNERS && holding.length > 0) this.kill(holding[random.nextInt(holding.length)]!);
+      // Back to OWNERS live owners (a spawn that cannot connect now is tried again next round).
+      for (let n = this.owners.filter((o) => o.diedAt === null).length; n < OWNERS; n++) await this.spawn();
     }
   }
 
