@@ -34,6 +34,10 @@ export const UNSAFE = {
   'stale-reads': 'the servers answer linearizable reads from local state (failpoint read-skip-read-index)',
   /** The lock workload's fenced resource accepts any token. */
   resource: 'the fenced resource of the lock workload does not check tokens',
+  /** The watchers lose one event in 40 (a broken client). */
+  'watch-loss': 'the watch workload\'s watchers lose one event in 40, as a broken client would',
+  /** Live owners' ephemeral nodes get deleted behind their backs (a server that deletes them early). */
+  'ephemeral-delete': 'a live owner\'s ephemeral node is deleted now and then, as a server that expires too early would',
 } as const;
 export type UnsafeName = keyof typeof UNSAFE;
 

@@ -217,6 +217,10 @@ export class SessionWorkload implements Workload {
       const living = this.owners.filter((o) => o.diedAt === null);
       const holding = living.filter((o) => o.session !== null);
       if (living.length >= OWNERS && holding.length > 0) this.kill(holding[random.nextInt(holding.length)]!);
+      if (this.ctx.unsafe.has('ephemeral-delete') && holding.length > 1) {
+        // The unsafe variant: a live owner's node disappears as if its session had expired.
+        await this.watcher!.delete(holding[0]!.path).catch(() => undefined);
+      }
       // Back to OWNERS live owners (a spawn that cannot connect now is tried again next round).
       for (let n = this.owners.filter((o) => o.diedAt === null).length; n < OWNERS; n++) await this.spawn();
     }

@@ -65,7 +65,11 @@ export class WatchWorkload implements Workload {
       const watch = client.watch(ROOT, { kind: 'recursive' });
       const startIndex = await watch.ready;
       const w: Watcher = { name, client, watch, startIndex, readyAt: now(), events: [], resyncs: [], error: null };
-      watch.on('event', (e) => w.events.push({ ...e, at: now() }));
+      const lossy = this.ctx.unsafe.has('watch-loss');
+      watch.on('event', (e) => {
+        if (lossy && this.ctx.random.nextInt(40) === 0) return; // the broken client of the unsafe variant
+        w.events.push({ ...e, at: now() });
+      });
       watch.on('resync', (r) => w.resyncs.push({ index: r.index, after: w.events.at(-1)?.index ?? w.startIndex, at: now() }));
       watch.on('error', (e) => (w.error = errorText(e)));
       this.watchers.push(w);
