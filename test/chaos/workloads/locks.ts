@@ -20,7 +20,7 @@ import { clientName } from '../net/fault-net';
 import type { OpRecord } from '../journal';
 import { now, sleep, sleepUnless } from '../time';
 import { FencedResource } from './fenced-resource';
-import { CheckReport, connectClient, errorText, failureOutcome, Workload, WorkloadContext } from './workload';
+import { CheckReport, connectClient, ensureNode, errorText, failureOutcome, Workload, WorkloadContext } from './workload';
 
 const LOCK_NAMES = ['chaos-a', 'chaos-b'];
 const COUNTER_ROOT = '/chaos-locks';
@@ -59,9 +59,7 @@ export class LockWorkload implements Workload {
     }
     const c = this.clients[0]!;
     for (const path of [COUNTER_ROOT, ...LOCK_NAMES.map((n) => `${COUNTER_ROOT}/${n}`)]) {
-      await c.create(path, path === COUNTER_ROOT ? '' : '0').catch((e) => {
-        if (!HikariError.is(e, ErrorCode.NODE_EXISTS)) throw e;
-      });
+      await ensureNode(c, path, path === COUNTER_ROOT ? '' : '0');
     }
     this.pauses.length = this.workerCount;
     this.pauses.fill(0);

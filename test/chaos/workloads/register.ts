@@ -12,7 +12,7 @@ import { ErrorCode, HikariClient, HikariError } from '@hikarikeeper/client';
 import { checkOperations, Operation, VersionedInput, VersionedOutput, versionedRegisterModel } from '../../checker';
 import type { OpRecord } from '../journal';
 import { now, sleep, sleepUnless } from '../time';
-import { CheckReport, connectClient, errorText, failureOutcome, Workload, WorkloadContext } from './workload';
+import { CheckReport, connectClient, ensureNode, errorText, failureOutcome, Workload, WorkloadContext } from './workload';
 
 const ROOT = '/chaos-register';
 /** Keys in use at once: few, so that clients contend. */
@@ -49,9 +49,7 @@ export class RegisterWorkload implements Workload {
       const endpoints = i < this.writers ? this.ctx.endpoints : [this.ctx.endpoints[(i - this.writers) % this.ctx.endpoints.length]!];
       this.clients.push(await connectClient(this.ctx, `register-${i}`, { session: false, endpoints }));
     }
-    await this.clients[0]!.create(ROOT, '').catch((e) => {
-      if (!HikariError.is(e, ErrorCode.NODE_EXISTS)) throw e;
-    });
+    await ensureNode(this.clients[0]!, ROOT);
     while (this.active.length < ACTIVE_KEYS) this.active.push({ key: await this.makeKey(), invoked: 0 });
     this.loops = this.clients.map((c, i) => this.loop(c, `register-${i}`, i));
   }

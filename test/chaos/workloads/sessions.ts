@@ -17,7 +17,7 @@
 import { ErrorCode, HikariClient, HikariError, Watch } from '@hikarikeeper/client';
 import { clientName } from '../net/fault-net';
 import { now, sleep, sleepUnless } from '../time';
-import { CheckReport, connectClient, errorText, Workload, WorkloadContext } from './workload';
+import { CheckReport, connectClient, ensureNode, errorText, Workload, WorkloadContext } from './workload';
 
 const ROOT = '/chaos-sessions';
 const OWNERS = 3;
@@ -56,9 +56,7 @@ export class SessionWorkload implements Workload {
 
   async start(): Promise<void> {
     this.watcher = await connectClient(this.ctx, 'session-watch', { session: false });
-    await this.watcher.create(ROOT, '').catch((e) => {
-      if (!HikariError.is(e, ErrorCode.NODE_EXISTS)) throw e;
-    });
+    await ensureNode(this.watcher, ROOT);
     this.watch = this.watcher.watch(ROOT, { kind: 'children' });
     await this.watch.ready;
     this.watch.on('event', (e) => {

@@ -13,10 +13,10 @@
  * - nothing invented: an event at the index of an acknowledged write names that write's node and type;
  * - caught up: after the heal, the writer's last write reaches every watcher within the recovery bound.
  */
-import { ErrorCode, HikariClient, HikariError, Watch, WatchEvent } from '@hikarikeeper/client';
+import { HikariClient, Watch, WatchEvent } from '@hikarikeeper/client';
 import type { OpRecord } from '../journal';
 import { now, sleep, sleepUnless } from '../time';
-import { CheckReport, connectClient, errorText, failureOutcome, Workload, WorkloadContext } from './workload';
+import { CheckReport, connectClient, ensureNode, errorText, failureOutcome, Workload, WorkloadContext } from './workload';
 
 const ROOT = '/chaos-watch';
 const KEYS = 4;
@@ -56,9 +56,7 @@ export class WatchWorkload implements Workload {
 
   async start(): Promise<void> {
     this.writer = await connectClient(this.ctx, 'watch-writer', { session: false });
-    await this.writer.create(ROOT, '').catch((e) => {
-      if (!HikariError.is(e, ErrorCode.NODE_EXISTS)) throw e;
-    });
+    await ensureNode(this.writer, ROOT);
     for (let i = 0; i < WATCHERS; i++) {
       const name = `watcher-${i}`;
       const client = await connectClient(this.ctx, name, { session: false });

@@ -1,6 +1,6 @@
 /** What every workload has: its clients, its loop, its final reads and its check. */
 import { randomUUID } from 'node:crypto';
-import { HikariClient, HikariClientOptions, HikariError } from '@hikarikeeper/client';
+import { ErrorCode, HikariClient, HikariClientOptions, HikariError } from '@hikarikeeper/client';
 import { SeededRandom } from '@hikarikeeper/raft';
 import type { FaultNet } from '../net/fault-net';
 import type { Journal, Outcome } from '../journal';
@@ -70,4 +70,13 @@ export function failureOutcome(error: unknown): Outcome {
 /** A short description of an error for the journal. */
 export function errorText(error: unknown): string {
   return HikariError.is(error) ? error.code : error instanceof Error ? error.message : String(error);
+}
+
+/** Creates `path` with `data` unless it exists (a workload's root, made before its history starts). */
+export async function ensureNode(client: HikariClient, path: string, data = ''): Promise<void> {
+  try {
+    await client.create(path, data);
+  } catch (e) {
+    if (!HikariError.is(e, ErrorCode.NODE_EXISTS)) throw e;
+  }
 }

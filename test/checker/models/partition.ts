@@ -10,3 +10,16 @@ export function partitionByKey<I extends { readonly key: string }, O>(history: r
   }
   return [...byKey.values()];
 }
+
+/** Equality of two states kept as arrays of tuples (sorted by key), element by element. */
+export function tuplesEqual(a: readonly (readonly unknown[])[], b: readonly (readonly unknown[])[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
+  }
+  return true;
+}

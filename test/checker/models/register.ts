@@ -3,7 +3,7 @@
  * independent register per key. An absent key reads as `null`.
  */
 import type { Model } from '../model';
-import { partitionByKey } from './partition';
+import { partitionByKey, tuplesEqual } from './partition';
 
 export type RegisterInput =
   | { readonly op: 'read'; readonly key: string }
@@ -80,16 +80,7 @@ export const registerModel: Model<RegisterState, RegisterInput, RegisterOutput> 
 
   isReadOnly: (input) => input.op === 'read',
 
-  equal(a, b) {
-    if (a === b) return true;
-    if (a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) {
-      const x = a[i] as readonly [string, string];
-      const y = b[i] as readonly [string, string];
-      if (x[0] !== y[0] || x[1] !== y[1]) return false;
-    }
-    return true;
-  },
+  equal: tuplesEqual,
 
   hash(state) {
     // Length-prefixed pairs (already in key order): unambiguous whatever characters keys and

@@ -6,7 +6,7 @@
  * checker verifies versions too, not just values.
  */
 import type { Model } from '../model';
-import { partitionByKey } from './partition';
+import { partitionByKey, tuplesEqual } from './partition';
 
 export type VersionedInput =
   | { readonly op: 'read'; readonly key: string }
@@ -76,16 +76,7 @@ export function versionedRegisterModel(initial = ''): Model<VersionedState, Vers
 
     isReadOnly: (input) => input.op === 'read',
 
-    equal(a, b) {
-      if (a === b) return true;
-      if (a.length !== b.length) return false;
-      for (let i = 0; i < a.length; i++) {
-        const x = a[i] as Slot;
-        const y = b[i] as Slot;
-        if (x[0] !== y[0] || x[1] !== y[1] || x[2] !== y[2]) return false;
-      }
-      return true;
-    },
+    equal: tuplesEqual,
 
     hash(state) {
       let out = '';
