@@ -152,6 +152,17 @@ export class ChaosCluster {
     this.processes.start(id);
   }
 
+  /** Starts node `id` again and waits until its admin port answers (throws past `timeoutMs`). */
+  async restartAndWait(id: number, timeoutMs = 60_000): Promise<void> {
+    this.restart(id);
+    const deadline = performance.now() + timeoutMs;
+    while ((await this.status(id, 1000)) === null) {
+      if (!this.isRunning(id)) throw new Error(`node ${id} exited while starting: ${this.tail(id, 5)}`);
+      if (performance.now() > deadline) throw new Error(`node ${id} did not answer on its admin port within ${timeoutMs} ms of its restart`);
+      await sleep(100);
+    }
+  }
+
   /** Waits for node `id`'s process to exit; false if it still runs after `timeoutMs`. */
   async waitExit(id: number, timeoutMs: number): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;

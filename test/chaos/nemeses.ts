@@ -79,7 +79,7 @@ const NEMESIS_RUNS: Record<NemesisName, Run> = {
     detail(`node ${id} killed (SIGKILL), restarted after ${downMs} ms`);
     await ctx.cluster.kill(id);
     await sleep(downMs);
-    ctx.cluster.restart(id);
+    await ctx.cluster.restartAndWait(id);
   },
 
   async pause(ctx, detail) {
@@ -175,7 +175,7 @@ const NEMESIS_RUNS: Record<NemesisName, Run> = {
       }
       await sleep(250);
     }
-    ctx.cluster.restart(id);
+    await ctx.cluster.restartAndWait(id);
     if (!compacted) {
       detail(`node ${id} killed at log index ${lastIndex}; the leader had not compacted past it after 60 s (too few writes): restarted anyway`);
       return;
@@ -218,7 +218,7 @@ async function crashAt(ctx: NemesisContext, detail: (text: string) => void, id: 
   const downMs = between(ctx.random, 500, 2000);
   detail(`node ${id} crashed at ${point}; restarted after ${downMs} ms`);
   await sleep(downMs);
-  ctx.cluster.restart(id);
+  await ctx.cluster.restartAndWait(id);
 }
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
