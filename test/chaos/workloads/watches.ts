@@ -91,7 +91,7 @@ export class WatchWorkload implements Workload {
         index = (await this.writer!.create(path, 'last')).stat.modifiedIndex;
         this.settle(op, 'ok', index);
       } catch (e) {
-        this.settle(op, failureOutcome(e), null);
+        this.settle(op, failureOutcome(e), null, errorText(e));
         await sleep(200);
       }
     }
@@ -143,12 +143,15 @@ export class WatchWorkload implements Workload {
     let n = 0;
     while (!this.stopping.signal.aborted) {
       const path = `${ROOT}/w${random.nextInt(KEYS)}`;
-      let state = exists.get(path) ?? false;
+      let state = exists.has(path) ? exists.get(path)! : false; // never written: absent; null: unknown
       if (state === null) {
+        const check = this.ctx.journal.invoke('watch-writer', 'exists', { path });
         try {
           state = (await this.writer!.exists(path)) !== null;
+          this.ctx.journal.complete(check, 'ok', state);
           exists.set(path, state);
-        } catch {
+        } catch (e) {
+          this.ctx.journal.complete(check, 'fail', errorText(e));
           await sleepUnless(100, this.stopping.signal);
           continue;
         }
@@ -164,7 +167,7 @@ export class WatchWorkload implements Workload {
         }
         exists.set(path, type !== 'deleted');
       } catch (e) {
-        this.settle(op, failureOutcome(e), null);
+        this.settle(op, failureOutcome(e), null, errorText(e));
         exists.set(path, null);
       }
       await sleepUnless(20 + random.nextInt(40), this.stopping.signal);
@@ -178,10 +181,10 @@ export class WatchWorkload implements Workload {
     return op;
   }
 
-  private settle(op: WriteOp, outcome: 'ok' | 'fail' | 'info', index: number | null): void {
+  private settle(op: WriteOp, outcome: 'ok' | 'fail' | 'info', index: number | null, error?: string): void {
     op.outcome = outcome;
     op.index = index;
-    this.ctx.journal.complete(op.record, outcome, index);
+    this.ctx.journal.complete(op.record, outcome, error ?? index);
   }
 }
 
