@@ -2,12 +2,15 @@
  * What a run leaves in its folder: `summary.json` (seed, options, verdicts, the command that
  * replays it), `history.jsonl` (every operation's invoke and completion, and every fault, in time
  * order), `timeline.html` (one row per client, one bar per operation, faults as bands) and
- * `logs/node-<id>.log` (every line each server printed, written as the run went).
+ * `logs/node-<id>.log` (every line each server printed, written as the run went), and
+ * `workload-<name>.json` (what a check looked at beyond the history: watch events, the fenced
+ * resources' logs, the session owners).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Journal, OpRecord } from './journal';
 import type { ChaosOptions, ChaosResult } from './run';
+import type { Workload } from './workloads/workload';
 
 /** Operations drawn in the timeline at most (the rest are in history.jsonl). */
 const TIMELINE_OPS_MAX = 60_000;
@@ -21,7 +24,7 @@ export function replayCommand(options: Omit<ChaosOptions, 'log'>): string {
   return parts.join(' ');
 }
 
-export function writeReport(dir: string, options: ChaosOptions, result: ChaosResult, journal: Journal): void {
+export function writeReport(dir: string, options: ChaosOptions, result: ChaosResult, journal: Journal, workloads: readonly Workload[]): void {
   const { log: _log, ...rest } = options;
   void _log;
   writeFileSync(join(dir, 'summary.json'), JSON.stringify({
@@ -31,6 +34,7 @@ export function writeReport(dir: string, options: ChaosOptions, result: ChaosRes
   }, null, 2));
   writeFileSync(join(dir, 'history.jsonl'), historyLines(journal).join('\n') + '\n');
   writeFileSync(join(dir, 'timeline.html'), timeline(journal, result));
+  for (const w of workloads) if (w.dump !== undefined) writeFileSync(join(dir, `workload-${w.name}.json`), JSON.stringify(w.dump()));
 }
 
 function historyLines(journal: Journal): string[] {

@@ -179,7 +179,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const ok = failures.length === 0 && violations === 0;
   const checked = reports.reduce((n, r) => n + r.checked, 0);
   const result: ChaosResult = { ok, seed: options.seed, dir, kept: !ok || options.keep, reports, failures, faults, checked, wallMs: now() - started };
-  if (result.kept) writeReport(dir, options, result, journal);
+  if (result.kept) writeReport(dir, options, result, journal, workloads);
   else rmSync(dir, { recursive: true, force: true });
   return result;
 }

@@ -126,6 +126,14 @@ export class LockWorkload implements Workload {
     };
   }
 
+  dump(): unknown {
+    return {
+      grants: this.grants.map((g) => ({ process: g.process, lock: g.lock, token: g.token, acquire: g.acquire.id, release: g.release?.id, fencedWrites: g.fencedWrites.map((w) => w.id) })),
+      resources: [...this.resources.values()].map((r) => ({ name: r.name, value: r.value, events: r.events })),
+      finalCounters: Object.fromEntries(this.finalCounters),
+    };
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled(this.clients.map((c) => c.close()));
   }

@@ -115,6 +115,10 @@ export class SessionWorkload implements Workload {
     };
   }
 
+  dump(): unknown {
+    return this.owners.map((o) => ({ name: o.name, path: o.path, session: o.session, expiredSessions: [...o.expiredSessions], diedAt: o.diedAt, goneAt: o.goneAt }));
+  }
+
   async close(): Promise<void> {
     this.watch?.close();
     await Promise.allSettled([...this.owners.map((o) => o.client.close()), this.watcher?.close()]);

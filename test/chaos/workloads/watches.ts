@@ -131,6 +131,13 @@ export class WatchWorkload implements Workload {
     };
   }
 
+  dump(): unknown {
+    return {
+      writes: this.writes.map(({ record: _record, ...w }) => w),
+      watchers: this.watchers.map((w) => ({ name: w.name, startIndex: w.startIndex, readyAt: w.readyAt, error: w.error, resyncs: w.resyncs, events: w.events })),
+    };
+  }
+
   async close(): Promise<void> {
     for (const w of this.watchers) w.watch.close();
     await Promise.allSettled([this.writer?.close(), ...this.watchers.map((w) => w.client.close())]);

@@ -46,6 +46,8 @@ export interface Workload {
   /** After the heal: final reads, and what must have recovered within ctx.recoveryMs. */
   final(): Promise<void>;
   check(): CheckReport;
+  /** What the check looked at beyond the journal (watch events, resource log...), for a failing run's folder. */
+  dump?(): unknown;
   /** Closes every client. */
   close(): Promise<void>;
 }
