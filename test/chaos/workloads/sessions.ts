@@ -14,6 +14,7 @@
  *   2·TTL, for a loaded machine) after its death (one TTL,
  *   plus one fresh TTL that a new leader grants every session once), counted from the end of the
  *   faults when faults were active meanwhile (a cluster without a quorum can expire nothing).
+ *   When a node went is seen by a watch, and by reads twice a second (a watch may resync past it).
  */
 import { ErrorCode, HikariClient, HikariError, Watch } from '@hikarikeeper/client';
 import { clientName } from '../net/fault-net';
@@ -44,6 +45,8 @@ export class SessionWorkload implements Workload {
   private readonly stopping = new AbortController();
   private nextOwner = 0;
   private killer: Promise<void> | null = null;
+  private poller: Promise<void> | null = null;
+  private watchResyncs = 0;
   private readonly violations: string[] = [];
   private recreated = 0;
   private checksDone = 0;
@@ -60,6 +63,7 @@ export class SessionWorkload implements Workload {
     await ensureNode(this.watcher, ROOT);
     this.watch = this.watcher.watch(ROOT, { kind: 'children' });
     await this.watch.ready;
+    this.watch.on('resync', () => this.watchResyncs++);
     this.watch.on('event', (e) => {
       if (e.type !== 'deleted') return;
       const owner = this.owners.find((o) => o.path === e.path);
@@ -67,11 +71,13 @@ export class SessionWorkload implements Workload {
     });
     for (let i = 0; i < OWNERS; i++) await this.spawn();
     this.killer = this.killLoop();
+    this.poller = this.pollDead();
   }
 
   async stop(): Promise<void> {
     this.stopping.abort();
     await this.killer;
+    await this.poller;
     await Promise.all(this.owners.map((o) => o.loop));
   }
 
@@ -111,7 +117,7 @@ export class SessionWorkload implements Workload {
     const gone = delays.length === 0 ? '' : `; a dead owner's node gone after ${Math.round(delays[Math.floor(delays.length / 2)]! / 100) / 10} s (median), ${Math.round(delays.at(-1)! / 100) / 10} s (max)`;
     return {
       workload: this.name, checked: this.checksDone + dead.length, unit: 'liveness checks of live owners and deaths', violations,
-      notes: [`${this.owners.length} owners, ${dead.length} died; ${this.checksDone} checks of live owners' nodes; ${this.recreated} nodes re-created after a session expiry${gone}`],
+      notes: [`${this.owners.length} owners, ${dead.length} died; ${this.checksDone} checks of live owners' nodes; ${this.recreated} nodes re-created after a session expiry${gone}; the watcher resynced ${this.watchResyncs} times`],
     };
   }
 
@@ -210,6 +216,21 @@ export class SessionWorkload implements Workload {
         o.session = null;
         this.recreated++;
       }
+    }
+  }
+
+  /**
+   * The watch sees a deletion at once, but may not see it at all (a `resync`: the node it resumed
+   * on had no history that far back), so dead owners' nodes are also read about twice a second:
+   * `goneAt` is then at most that late.
+   */
+  private async pollDead(): Promise<void> {
+    while (!this.stopping.signal.aborted) {
+      for (const o of this.owners.filter((x) => x.diedAt !== null && x.goneAt === null)) {
+        const seen = await this.watcher!.exists(o.path, { timeoutMs: 1000 }).then((stat) => stat === null, () => false);
+        if (seen) o.goneAt ??= now();
+      }
+      await sleepUnless(500, this.stopping.signal);
     }
   }
 
