@@ -27,7 +27,7 @@ const COUNTER_ROOT = '/chaos-locks';
 /** Longest wait in a lock's queue (ms). */
 const WAIT_MS = 15_000;
 
-interface Grant {
+export interface Grant {
   readonly process: string;
   readonly lock: string;
   readonly token: number;
@@ -222,7 +222,7 @@ export class LockWorkload implements Workload {
   }
 }
 
-function checkTokens(name: string, grants: readonly Grant[]): string[] {
+export function checkTokens(name: string, grants: readonly Grant[]): string[] {
   const out: string[] = [];
   const byToken = new Map<number, Grant>();
   for (const g of grants) {
@@ -242,7 +242,7 @@ function checkTokens(name: string, grants: readonly Grant[]): string[] {
   return out;
 }
 
-function checkExclusion(name: string, grants: readonly Grant[]): string[] {
+export function checkExclusion(name: string, grants: readonly Grant[]): string[] {
   const out: string[] = [];
   for (const older of grants) {
     // Moments at which `older` was provably still held: a successful release or fenced write began.
@@ -258,7 +258,7 @@ function checkExclusion(name: string, grants: readonly Grant[]): string[] {
   return out;
 }
 
-function checkResource(resource: FencedResource): string[] {
+export function checkResource(resource: FencedResource): string[] {
   const out: string[] = [];
   let max: number | null = null;
   const lastRead = new Map<string, { token: number; value: number }>();

@@ -22,7 +22,7 @@ const ROOT = '/chaos-watch';
 const KEYS = 4;
 const WATCHERS = 3;
 
-interface WriteOp {
+export interface WriteOp {
   readonly path: string;
   readonly type: 'created' | 'changed' | 'deleted';
   readonly call: number;
@@ -32,14 +32,20 @@ interface WriteOp {
   readonly record: OpRecord;
 }
 
-interface Watcher {
+/** What the checks need of a watcher. */
+export interface WatcherRecord {
   readonly name: string;
-  readonly client: HikariClient;
-  readonly watch: Watch;
+  /** The index the watch started from, and when it was in place. */
   readonly startIndex: number;
   readonly readyAt: number;
   readonly events: (WatchEvent & { at: number })[];
+  /** Each resync: changes in (after, index] may be missing. */
   readonly resyncs: { index: number; after: number; at: number }[];
+}
+
+interface Watcher extends WatcherRecord {
+  readonly client: HikariClient;
+  readonly watch: Watch;
   error: string | null;
 }
 
@@ -195,10 +201,10 @@ export class WatchWorkload implements Workload {
   }
 }
 
-function checkOrder(w: Watcher): string[] {
+export function checkOrder(w: WatcherRecord): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
-  const last = new Map<string, WatchEvent['type']>();
+  const last = new Map<string, { type: WatchEvent['type']; index: number }>();
   let previous = w.startIndex;
   for (const e of w.events) {
     if (e.index < previous) out.push(`${w.name}: event ${e.type} ${e.path} at index ${e.index} came after index ${previous}`);
@@ -207,16 +213,17 @@ function checkOrder(w: Watcher): string[] {
     if (seen.has(id)) out.push(`${w.name}: event ${id} delivered twice`);
     seen.add(id);
     const before = last.get(e.path);
-    const resynced = w.resyncs.some((r) => r.after < e.index && r.index >= (before === undefined ? 0 : e.index) && r.at <= e.at);
-    if (!resynced && before !== undefined && (e.type === 'created') !== (before === 'deleted')) {
-      out.push(`${w.name}: ${e.path} went ${before} → ${e.type} at index ${e.index}`);
+    // A resync whose gap lies between this node's previous event and this one may hide changes of it.
+    const resynced = before !== undefined && w.resyncs.some((r) => r.index > before.index && r.after < e.index);
+    if (!resynced && before !== undefined && (e.type === 'created') !== (before.type === 'deleted')) {
+      out.push(`${w.name}: ${e.path} went ${before.type} → ${e.type} at index ${e.index}`);
     }
-    last.set(e.path, e.type);
+    last.set(e.path, { type: e.type, index: e.index });
   }
   return out.slice(0, 20);
 }
 
-function checkInvented(w: Watcher, byIndex: ReadonlyMap<number, WriteOp>): string[] {
+export function checkInvented(w: WatcherRecord, byIndex: ReadonlyMap<number, WriteOp>): string[] {
   const out: string[] = [];
   for (const e of w.events) {
     const op = byIndex.get(e.index);
@@ -227,7 +234,7 @@ function checkInvented(w: Watcher, byIndex: ReadonlyMap<number, WriteOp>): strin
   return out.slice(0, 20);
 }
 
-function checkComplete(w: Watcher, writes: readonly WriteOp[]): { violations: string[]; inGaps: number } {
+export function checkComplete(w: WatcherRecord, writes: readonly WriteOp[]): { violations: string[]; inGaps: number } {
   const out: string[] = [];
   let inGaps = 0;
   const inGap = (index: number): boolean => w.resyncs.some((r) => index > r.after && index <= r.index);
