@@ -6,3 +6,6 @@ export { checkOperations, DEFAULT_MAX_STEPS } from './linearizability';
 export type { CheckOptions, CheckResult, CheckVerdict } from './linearizability';
 export { registerModel } from './models/register';
 export type { RegisterInput, RegisterOutput, RegisterState } from './models/register';
+export { versionedRegisterModel } from './models/versioned-register';
+export type { VersionedInput, VersionedOutput, VersionedState } from './models/versioned-register';
+export { partitionByKey } from './models/partition';

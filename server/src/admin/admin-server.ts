@@ -13,6 +13,7 @@ import type { Principal } from '../auth/permission-table';
 import { certSubjectOf } from '../auth/tls';
 import { ServicesApi } from './services-api';
 import { AuthApi } from './auth-api';
+import { failpoints } from '../failpoints';
 
 /** Request bodies the admin port reads (membership changes are tiny). */
 const ADMIN_BODY_BYTES_MAX = 64 * 1024;
@@ -33,13 +34,14 @@ export interface AdminServerOptions {
  * The admin HTTP port: `GET /health` (the process is alive), `GET /ready` (a leader is known and this
  * node has applied everything it knows committed), `GET /status` (JSON), `GET /metrics`
  * (Prometheus), `POST /members` (add a node as a learner, or promote it once caught up) and
- * `DELETE /members/<id>`; with a ServicesApi, the discovery read API under `/v1/services` (see
+ * `DELETE /members/<id>`; with failpoints on (failpoints.ts), `GET /failpoints` and
+ * `PUT /failpoints/<name>`; with a ServicesApi, the discovery read API under `/v1/services` (see
  * services-api.ts); with an AuthApi, authentication management under `/v1/auth` (see auth-api.ts).
  *
  * With authentication on, every route but /health, /ready and /metrics needs a credential: a
  * bearer token (`Authorization: Bearer <token>`) or, over HTTPS, a client certificate. `/status`
- * needs cluster `read`; membership, leadership transfer and `/v1/auth` need cluster `admin`;
- * `/v1/services` needs services `read` (on all services for the list).
+ * needs cluster `read`; membership, leadership transfer, `/v1/auth` and `/failpoints` need cluster
+ * `admin`; `/v1/services` needs services `read` (on all services for the list).
  */
 export class AdminServer {
   private server: Server | null = null;
@@ -129,6 +131,10 @@ export class AdminServer {
     if ((req.method === 'POST' && (path === '/members' || path === '/transfer-leadership')) || (req.method === 'DELETE' && m)) await need('membership', 'cluster', '', 'admin');
     if (req.method === 'POST' && path === '/members') return this.addMember(req, res);
     if (req.method === 'DELETE' && m) return this.removeMember(Number(m[1]), res);
+    if (failpoints.enabled && path.startsWith('/failpoints')) {
+      await need('failpoints', 'cluster', '', 'admin');
+      return this.failpoint(req, res, path);
+    }
     if (req.method === 'POST' && path === '/transfer-leadership') {
       const ok = await this.runtime.stepDown(5000);
       return this.reply(res, ok ? 200 : 409, { transferred: ok, leader: this.runtime.leader() });
@@ -176,6 +182,16 @@ export class AdminServer {
     const conf = await this.runtime.changeMembership({ type: ConfChangeType.Remove, nodeId: id, context: '' });
     this.log.info({ id }, 'member removed');
     this.reply(res, 200, { voters: conf.voters, learners: conf.learners });
+  }
+
+  /** `GET /failpoints` (every point and its term), `PUT /failpoints/<name>` (body: a term). Only with HIKARI_FAILPOINTS set. */
+  private async failpoint(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (req.method === 'GET' && path === '/failpoints') return this.reply(res, 200, failpoints.list());
+    const m = /^\/failpoints\/([a-z0-9-]{1,64})$/.exec(path);
+    if (req.method !== 'PUT' || m === null) return this.reply(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${path}` } });
+    failpoints.set(m[1], (await readBody(req)).toString('utf8'));
+    this.log.warn({ failpoint: m[1], term: failpoints.list()[m[1]] }, 'failpoint set');
+    this.reply(res, 200, failpoints.list());
   }
 
   private notLeader(res: ServerResponse): void {
@@ -228,7 +244,7 @@ function serviceOf(path: string): string {
   }
 }
 
-export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -236,8 +252,13 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
     if (size > ADMIN_BODY_BYTES_MAX) throw HikariError.tooLarge('request body', size, ADMIN_BODY_BYTES_MAX);
     chunks.push(chunk as Buffer);
   }
+  return Buffer.concat(chunks);
+}
+
+export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const body = await readBody(req);
   try {
-    const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    const v = JSON.parse(body.toString('utf8')) as unknown;
     if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
   } catch {
     // fall through

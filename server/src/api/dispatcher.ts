@@ -13,6 +13,7 @@ import type { TicketWaits } from '../locks/ticket-waits';
 import type { AccessGuard } from '../auth/guard';
 import type { Principal } from '../auth/permission-table';
 import { DetachedSessionQuota } from './session-quota';
+import { FAILPOINTS, failpoints } from '../failpoints';
 
 function sessionExpired(id: string): HikariError {
   return new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: `session ${id} has expired` });
@@ -222,7 +223,7 @@ export class Dispatcher {
   }
 
   private async readPoint(stale: boolean | undefined): Promise<void> {
-    if (stale === true) return this.runtime.stateBarrier();
+    if (stale === true || (failpoints.enabled && failpoints.hit(FAILPOINTS.readSkipReadIndex))) return this.runtime.stateBarrier();
     await this.runtime.readBarrier();
   }
 }

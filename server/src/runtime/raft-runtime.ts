@@ -21,6 +21,7 @@ import { Logger, silentLogger } from '../logger';
 import { MEMBER_ADDRESS_RANGE, memberAddressKey } from '../coordination/keys';
 import { pack, unpack } from '../coordination/packer';
 import { RuntimeMetrics, noMetrics } from './metrics';
+import { FAILPOINTS, failpoints } from '../failpoints';
 
 /** What one durable batch changed. */
 export interface AppliedBatch {
@@ -492,6 +493,7 @@ export class RaftRuntime {
     this.submittedAppliedTerm = appliedTerm;
     this.metrics.applySeconds.observe(Number(process.hrtime.bigint() - applyStarted) / 1e9);
 
+    if (failpoints.enabled) failpoints.hit(FAILPOINTS.applyBeforeReply);
     // Writers are answered now, before this Ready's write: their entries are committed, so durable on
     // a majority, and a restart re-applies them from the log with the same outcome (deduplicated
     // by client and seq). What must wait for the write is reading the new state, and it does: reads
@@ -518,6 +520,7 @@ export class RaftRuntime {
 
     /** Everything that needs this Ready's write: runs once it is on disk. */
     const written = async (): Promise<void> => {
+      if (failpoints.enabled) failpoints.hit(FAILPOINTS.raftAfterSave);
       if (rd.snapshot) this.sm.stateReplaced();
       this.sm.batchWritten(applyResult);
       if (late.length > 0) this.opts.transport.send(late);

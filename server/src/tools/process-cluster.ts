@@ -30,7 +30,12 @@ export interface ProcessClusterOptions {
   serverScript?: string;
   /** How to reach the admin ports of a cluster with TLS or authentication on (CA, token). */
   admin?: AdminClientOptions;
-  /** Extra environment variables for every node (HIKARI_ADMIN_TOKEN, ...). */
+  /**
+   * The addresses a node is known by in the membership (what peers dial, what NOT_LEADER names),
+   * when they are not the ones it listens on: a fault-injecting proxy in front of each node.
+   */
+  advertise?: (node: ProcessNode) => { peer: string; client: string };
+  /** Extra environment variables for every node (HIKARI_ADMIN_TOKEN, HIKARI_FAILPOINTS, ...). */
   env?: Record<string, string>;
 }
 
@@ -69,6 +74,7 @@ export interface NodeStatus {
 export class ProcessCluster {
   readonly nodes: ProcessNode[] = [];
   private readonly script: string;
+  private highestId = 0;
 
   private constructor(private readonly opts: ProcessClusterOptions) {
     this.script = opts.serverScript ?? resolve(__dirname, '..', 'main.js');
@@ -88,7 +94,15 @@ export class ProcessCluster {
   }
 
   get clusterSpec(): string {
-    return this.nodes.map((n) => `${n.id}=${n.peer}/${n.client}`).join(',');
+    return this.nodes.map((n) => {
+      const a = this.advertised(n);
+      return `${n.id}=${a.peer}/${a.client}`;
+    }).join(',');
+  }
+
+  /** The addresses `node` is known by in the membership (its listen addresses unless `advertise`). */
+  advertised(node: ProcessNode): { peer: string; client: string } {
+    return this.opts.advertise?.(node) ?? { peer: node.peer, client: node.client };
   }
 
   get endpoints(): string[] {
@@ -139,13 +153,22 @@ export class ProcessCluster {
   /** Adds a node definition (not started) for a membership change; returns it. */
   async addNodeDefinition(): Promise<ProcessNode> {
     const host = this.opts.host ?? '127.0.0.1';
-    const id = Math.max(...this.nodes.map((n) => n.id)) + 1;
+    // Ids are never reused, even those of nodes forgotten since.
+    const id = Math.max(this.highestId, ...this.nodes.map((n) => n.id)) + 1;
+    this.highestId = id;
     const n: ProcessNode = {
       id, dataDir: join(this.opts.baseDir, `node-${id}`), client: `${host}:${await freePort(host)}`,
       peer: `${host}:${await freePort(host)}`, admin: `${host}:${await freePort(host)}`, process: null, logs: [],
     };
     this.nodes.push(n);
     return n;
+  }
+
+  /** Forgets a node that left the cluster (it must not be running): later `--cluster` lists no longer name it. */
+  forget(id: number): void {
+    if (this.isRunning(id)) throw new Error(`node ${id} is still running`);
+    this.highestId = Math.max(this.highestId, id);
+    this.nodes.splice(this.nodes.indexOf(this.node(id)), 1);
   }
 
   isRunning(id: number): boolean {

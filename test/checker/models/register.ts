@@ -2,8 +2,8 @@
  * Sequential specification of a replicated map of string keys to string values, seen as one
  * independent register per key. An absent key reads as `null`.
  */
-import type { Operation } from '../history';
 import type { Model } from '../model';
+import { partitionByKey, tuplesEqual } from './partition';
 
 export type RegisterInput =
   | { readonly op: 'read'; readonly key: string }
@@ -76,28 +76,11 @@ export const registerModel: Model<RegisterState, RegisterInput, RegisterOutput> 
     }
   },
 
-  partition(history: readonly Operation<RegisterInput, RegisterOutput>[]) {
-    const byKey = new Map<string, Operation<RegisterInput, RegisterOutput>[]>();
-    for (const op of history) {
-      const list = byKey.get(op.input.key);
-      if (list === undefined) byKey.set(op.input.key, [op]);
-      else list.push(op);
-    }
-    return [...byKey.values()];
-  },
+  partition: partitionByKey,
 
   isReadOnly: (input) => input.op === 'read',
 
-  equal(a, b) {
-    if (a === b) return true;
-    if (a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) {
-      const x = a[i] as readonly [string, string];
-      const y = b[i] as readonly [string, string];
-      if (x[0] !== y[0] || x[1] !== y[1]) return false;
-    }
-    return true;
-  },
+  equal: tuplesEqual,
 
   hash(state) {
     // Length-prefixed pairs (already in key order): unambiguous whatever characters keys and
