@@ -42,7 +42,8 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     ca = readFileSync(certs.ca.cert);
     adminOptions = { token: certs.adminToken, tls: { ca } };
     t = await startTestCluster(3, ['--tls-cert', certs.node.cert, '--tls-key', certs.node.key, '--tls-ca', certs.ca.cert, '--snapshot-every', '100'], {
-      env: { HIKARI_ADMIN_TOKEN: certs.adminToken },
+      // Failpoints on, none armed: their admin routes must be guarded like the others.
+      env: { HIKARI_ADMIN_TOKEN: certs.adminToken, HIKARI_FAILPOINTS: '' },
       admin: adminOptions,
       client: { token: certs.adminToken, tls: { ca }, timeoutMs: 10_000 },
     });
@@ -110,6 +111,17 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     expect((await rejection(connect({ token }))).code).toBe(ErrorCode.UNAUTHENTICATED);
     expect((await admin.get('/revocable')).data.toString()).toBe('1');
     expect(await metric('hikari_auth_unauthenticated_total')).toBeGreaterThanOrEqual(before + 5);
+  });
+
+  test('failpoint routes on the admin port need cluster admin: none is 401, another role 403, the admin token 200', async () => {
+    expect((await adminCall('GET', '/failpoints', undefined, { tls: { ca } })).status).toBe(401);
+    expect((await adminCall('PUT', '/failpoints/raft-after-save', 'crash', { tls: { ca } })).status).toBe(401);
+    await adminCall('PUT', '/v1/auth/roles/ns-reader', { grants: [{ scope: 'namespace', access: 'read', prefix: '/' }] });
+    const reader = await tokenFor('ns-reader');
+    expect((await adminCall('PUT', '/failpoints/raft-after-save', 'crash', { token: reader, tls: { ca } })).status).toBe(403);
+    const listed = await adminCall('GET', '/failpoints');
+    expect(listed.status).toBe(200);
+    expect(listed.body?.['raft-after-save']).toBe('off'); // nothing was armed by the refused calls
   });
 
   test('client certificates: unbound is refused, bound gets its role, one from another CA is no identity', async () => {
