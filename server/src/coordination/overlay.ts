@@ -10,8 +10,8 @@ export class Overlay {
 
   constructor(
     private readonly base: StateReader | Overlay,
-    /** Values read from the store during this batch (shared by forks). */
-    private readonly fetched: Map<string, Buffer | undefined> = new Map(),
+    /** Values read from the store during this batch, null where absent (shared by forks). */
+    private readonly fetched: Map<string, Buffer | null> = new Map(),
   ) {}
 
   fork(): Overlay {
@@ -20,10 +20,18 @@ export class Overlay {
 
   /** Loads keys from the store in one call, so that the following `get`s need no I/O. */
   async prefetch(keys: readonly Buffer[]): Promise<void> {
-    const missing = keys.filter((k) => !this.has(k.toString('latin1')));
+    const missing: Buffer[] = [];
+    const names: string[] = []; // each key converted once
+    for (const key of keys) {
+      const k = key.toString('latin1');
+      if (this.lookup(k) === undefined) {
+        missing.push(key);
+        names.push(k);
+      }
+    }
     if (missing.length === 0) return;
-    const values = await this.store().getMany(missing);
-    for (let i = 0; i < missing.length; i++) this.fetched.set(missing[i].toString('latin1'), values[i]);
+    const values = await this.store().getMany(missing, names);
+    for (let i = 0; i < missing.length; i++) this.fetched.set(names[i], values[i] ?? null);
   }
 
   private store(): StateReader {
@@ -32,16 +40,12 @@ export class Overlay {
     return o.base as StateReader;
   }
 
-  private has(k: string): boolean {
-    if (this.writes.has(k)) return true;
-    if (this.base instanceof Overlay) return this.base.has(k);
-    return this.fetched.has(k);
-  }
-
+  /** The value of `k` at this point of the batch: null if absent, undefined if not read yet. */
   private lookup(k: string): Buffer | null | undefined {
-    if (this.writes.has(k)) return this.writes.get(k) ?? null;
+    const written = this.writes.get(k);
+    if (written !== undefined) return written;
     if (this.base instanceof Overlay) return this.base.lookup(k);
-    return this.fetched.has(k) ? (this.fetched.get(k) ?? null) : undefined;
+    return this.fetched.get(k);
   }
 
   async get(key: Buffer): Promise<Buffer | null> {

@@ -110,6 +110,80 @@ describe('StateCache', () => {
     expect((await cache.getMany([k]))[0]!.length).toBe(64 * 1024); // read from the store
   });
 
+  it('a staged batch is read from memory until written, for every prefix and size; then uncached keys go back to the store', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store);
+    const child = childKey('/a', 'b'); // not a cached prefix
+    const big = statKey('/big'); // a value too large to cache
+    const lock = lockKey('L');
+    const writes: Array<[string, Buffer | null]> = [
+      [child.toString('latin1'), Buffer.alloc(0)], [big.toString('latin1'), Buffer.alloc(20_000, 1)], [lock.toString('latin1'), Buffer.from('held')],
+    ];
+    const batch = cache.staged(writes);
+    const [c, b, l] = await cache.getMany([child, big, lock]);
+    expect([c?.length, b?.length, l?.toString()]).toEqual([0, 20_000, 'held']);
+    expect(store.reads).toBe(0); // none of them is in the store yet
+    const written = new MemoryBatch();
+    for (const [k, v] of writes) written.put(Buffer.from(k, 'latin1'), v!);
+    store.write(written);
+    cache.written(writes, batch);
+    expect(cache.stagedBatchCount).toBe(0);
+    await cache.getMany([child, big]);
+    expect(store.reads).toBe(1); // uncached prefix and oversized value: from the store again
+    await cache.getMany([lock]);
+    expect(store.reads).toBe(1); // a cached prefix stays
+  });
+
+  it('staged records are never evicted, even over budget; once written they may be', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store, 500);
+    const keys = Array.from({ length: 10 }, (_, i) => statKey(`/p${i}`));
+    const writes = keys.map((k) => [k.toString('latin1'), Buffer.alloc(100)] as [string, Buffer]);
+    const batch = cache.staged(writes);
+    expect(cache.size).toBe(10); // over the 500-byte budget, all pinned
+    expect((await cache.getMany(keys)).every((v) => v?.length === 100)).toBe(true);
+    expect(store.reads).toBe(0);
+    const written = new MemoryBatch();
+    for (const [k, v] of writes) written.put(Buffer.from(k, 'latin1'), v);
+    store.write(written);
+    cache.written(writes, batch);
+    expect(cache.sizeBytes).toBeLessThanOrEqual(500);
+  });
+
+  it('two staged batches writing one key: the later value wins, and writing the earlier batch does not bring its value back', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store);
+    const k = lockKey('K');
+    const kk = k.toString('latin1');
+    const first = cache.staged([[kk, Buffer.from('one')]]);
+    const second = cache.staged([[kk, null]]);
+    expect(await cache.getMany([k])).toEqual([undefined]);
+    const b1 = new MemoryBatch();
+    b1.put(k, Buffer.from('one'));
+    store.write(b1);
+    cache.written([[kk, Buffer.from('one')]], first);
+    expect(await cache.getMany([k])).toEqual([undefined]); // still the second batch's delete
+    const b2 = new MemoryBatch();
+    b2.del(k);
+    store.write(b2);
+    cache.written([[kk, null]], second);
+    expect(await cache.getMany([k])).toEqual([undefined]);
+    expect(store.reads).toBe(0);
+  });
+
+  it('range scans merge the staged batches in order over the store: later writes win, deletes hide', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store);
+    write(store, cache, [[childKey('/d', 'a'), Buffer.from('A')], [childKey('/d', 'c'), Buffer.from('C')]]);
+    const s = (name: string) => childKey('/d', name).toString('latin1');
+    cache.staged([[s('b'), Buffer.from('B1')], [s('c'), null]]);
+    cache.staged([[s('b'), Buffer.from('B2')], [s('e'), Buffer.from('E')]]);
+    const seen: string[] = [];
+    const range = { gte: childKey('/d', ''), lt: childKey('/d', '\uffff') };
+    for await (const [key, value] of cache.iterate(range)) seen.push(`${key.subarray(4).toString()}=${value.toString()}`);
+    expect(seen).toEqual(['a=A', 'b=B2', 'e=E']);
+  });
+
   it('clear() forgets everything (a snapshot replaced the state)', async () => {
     const store = new SlowStore();
     const cache = new StateCache(store);

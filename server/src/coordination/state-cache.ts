@@ -21,7 +21,9 @@
  * `staged` here first; its writes (all of them, every prefix) are then read from memory, and merged
  * into range scans, until `written` — so the next batch's apply, which runs before the write is done,
  * reads the state the previous entries left. Those writes are committed entries (durable on a
- * majority), so readers may see them too.
+ * majority), so readers may see them too. A staged write lives in the same slot as the cached record
+ * of its key (one Map lookup per read, one per written key), pinned — never evicted — until its
+ * batch is written; then a key of a prefix that is not cached (or a value too large) leaves.
  */
 import { StateKey } from './keys';
 import type { StateReader } from './state-store';
@@ -42,21 +44,31 @@ export function isCachedKey(key: string): boolean {
   return CACHED_PREFIXES.has(key.charCodeAt(0));
 }
 
-/** A cached record: its value (null: known absent), its cost against the budget, its CLOCK bit. */
+/** May this record stay in the cache once it is in the store? */
+function keeps(key: string, value: Buffer | null): boolean {
+  return isCachedKey(key) && (value === null || value.length <= STATE_CACHE_VALUE_BYTES_MAX);
+}
+
+/**
+ * One key's record in memory: its value (null: known absent, or deleted by a staged batch), its cost
+ * against the budget, its CLOCK bit, and the staged batch that wrote it and is not written yet (0:
+ * none — the value is the store's).
+ */
 interface Slot {
   value: Buffer | null;
   cost: number;
   referenced: boolean;
+  staged: number;
 }
 
 export class StateCache implements StateReader {
   /** latin1 key → slot; Map order is insertion order (the CLOCK's hand starts at the oldest). */
   private readonly entries = new Map<string, Slot>();
-  /** Writes of batches staged and not yet written: latin1 key → value (null: deleted), and the batch that wrote it last. */
-  private readonly pending = new Map<string, { value: Buffer | null; batch: number }>();
+  /** The writes of each staged batch not yet written, in batch order (for range scans). */
+  private readonly stagedBatches = new Map<number, ReadonlyArray<readonly [string, Buffer | null]>>();
   private batches = 0;
   private bytes = 0;
-  /** Incremented by every written batch and by clear(): a read spanning one must not fill. */
+  /** Incremented by every staged and written batch and by clear(): a read spanning one must not fill. */
   private generation = 0;
   hits = 0;
   misses = 0;
@@ -74,18 +86,12 @@ export class StateCache implements StateReader {
     return this.bytes;
   }
 
-  async getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>> {
+  /** Values of `keys` (undefined where absent); `latin1`, when given, is the same keys as latin1 strings. */
+  async getMany(keys: readonly Buffer[], latin1?: readonly string[]): Promise<Array<Buffer | undefined>> {
     const out: Array<Buffer | undefined> = new Array(keys.length);
     let missing: number[] | null = null;
     for (let i = 0; i < keys.length; i++) {
-      const k = keys[i].toString('latin1');
-      const p = this.pending.get(k);
-      if (p !== undefined) {
-        this.hits++;
-        out[i] = p.value ?? undefined;
-        continue;
-      }
-      const slot = isCachedKey(k) ? this.entries.get(k) : undefined;
+      const slot = this.entries.get(latin1 !== undefined ? latin1[i] : keys[i].toString('latin1'));
       if (slot === undefined) {
         (missing ??= []).push(i);
         continue;
@@ -101,17 +107,19 @@ export class StateCache implements StateReader {
     const fill = generation === this.generation;
     for (let j = 0; j < missing.length; j++) {
       const i = missing[j];
-      out[i] = values[j];
+      const value = values[j] ?? null;
+      out[i] = value ?? undefined;
       if (fill) {
-        const k = keys[i].toString('latin1');
-        if (isCachedKey(k)) this.set(k, values[j] ?? null);
+        const k = latin1 !== undefined ? latin1[i] : keys[i].toString('latin1');
+        if (keeps(k, value) && !this.entries.has(k)) this.insert(k, value, 0);
       }
     }
+    this.evict();
     return out;
   }
 
   iterate(options: { gte?: Buffer; gt?: Buffer; lt?: Buffer; limit?: number }): AsyncIterable<[Buffer, Buffer]> {
-    if (this.pending.size === 0) return this.store.iterate(options);
+    if (this.stagedBatches.size === 0) return this.store.iterate(options);
     return this.mergedIterate(options);
   }
 
@@ -121,7 +129,9 @@ export class StateCache implements StateReader {
     const loInclusive = options.gt === undefined;
     const hi = options.lt?.toString('latin1');
     const inRange = (k: string) => (lo === undefined || (loInclusive ? k >= lo : k > lo)) && (hi === undefined || k < hi);
-    const staged = [...this.pending].filter(([k]) => inRange(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const latest = new Map<string, Buffer | null>(); // batches in order: a later write wins
+    for (const writes of this.stagedBatches.values()) for (const [k, v] of writes) if (inRange(k)) latest.set(k, v);
+    const staged = [...latest].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const limit = options.limit ?? Infinity;
     let n = 0;
     let j = 0;
@@ -130,16 +140,16 @@ export class StateCache implements StateReader {
       const k = key.toString('latin1');
       while (j < staged.length && staged[j][0] < k) {
         const [sk, sv] = staged[j++];
-        if (sv.value !== null) {
+        if (sv !== null) {
           if (n++ >= limit) return;
-          yield [Buffer.from(sk, 'latin1'), sv.value];
+          yield [Buffer.from(sk, 'latin1'), sv];
         }
       }
       if (j < staged.length && staged[j][0] === k) {
         const sv = staged[j++][1];
-        if (sv.value === null) continue;
+        if (sv === null) continue;
         if (n++ >= limit) return;
-        yield [key, sv.value];
+        yield [key, sv];
         continue;
       }
       if (n++ >= limit) return;
@@ -147,83 +157,106 @@ export class StateCache implements StateReader {
     }
     for (; j < staged.length; j++) {
       const [sk, sv] = staged[j];
-      if (sv.value === null) continue;
+      if (sv === null) continue;
       if (n++ >= limit) return;
-      yield [Buffer.from(sk, 'latin1'), sv.value];
+      yield [Buffer.from(sk, 'latin1'), sv];
     }
   }
 
   /** A batch was handed to the writer: its writes are read from memory until `written(batch)`. Returns the batch's number. */
-  staged(writes: Iterable<readonly [string, Buffer | null]>): number {
+  staged(writes: ReadonlyArray<readonly [string, Buffer | null]>): number {
     const batch = ++this.batches;
     this.generation++;
-    for (const [k, v] of writes) this.pending.set(k, { value: v, batch });
+    this.stagedBatches.set(batch, writes);
+    for (const [k, v] of writes) {
+      const slot = this.entries.get(k);
+      if (slot === undefined) this.insert(k, v, batch);
+      else this.update(slot, k, v, batch);
+    }
+    this.evict();
     return batch;
   }
 
   /**
-   * A batch is in the store: its writes (latin1 key → value, null = deleted) replace what is cached;
-   * `batch` (from `staged`) releases the staged copies it still owns.
+   * A batch is in the store: its writes (latin1 key → value, null = deleted) are now the store's.
+   * `batch` (from `staged`) unpins the slots it still owns; without it (a batch written directly,
+   * never staged) the cached records of its keys are replaced.
    */
-  written(writes: Iterable<readonly [string, Buffer | null]>, batch?: number): void {
+  written(writes: ReadonlyArray<readonly [string, Buffer | null]>, batch?: number): void {
     this.generation++;
+    if (batch !== undefined) this.stagedBatches.delete(batch);
     for (const [k, v] of writes) {
-      if (batch !== undefined && this.pending.get(k)?.batch === batch) this.pending.delete(k);
-      if (isCachedKey(k)) this.set(k, v);
+      const slot = this.entries.get(k);
+      if (slot === undefined) {
+        if (batch === undefined && keeps(k, v)) this.insert(k, v, 0);
+      } else if (batch === undefined) {
+        if (slot.staged !== 0) continue; // a staged batch wrote it since: its value stays
+        if (keeps(k, v)) this.update(slot, k, v, 0);
+        else this.remove(k, slot);
+      } else if (slot.staged === batch) {
+        slot.staged = 0;
+        if (!keeps(k, slot.value)) this.remove(k, slot);
+      }
+      // else: a later staged batch wrote this key since; its value stays.
     }
+    this.evict();
   }
 
   /** Batches staged and not yet written. */
-  get stagedKeys(): number {
-    return this.pending.size;
+  get stagedBatchCount(): number {
+    return this.stagedBatches.size;
   }
 
   /** The whole state was replaced (a snapshot): forget everything. */
   clear(): void {
     this.generation++;
     this.entries.clear();
-    this.pending.clear();
+    this.stagedBatches.clear();
     this.bytes = 0;
   }
 
-  private set(k: string, v: Buffer | null): void {
-    const slot = this.entries.get(k);
-    if (v !== null && v.length > STATE_CACHE_VALUE_BYTES_MAX) {
-      // Not cached (and not stale: the older copy goes too).
-      if (slot !== undefined) {
-        this.entries.delete(k);
-        this.bytes -= slot.cost;
-      }
-      return;
-    }
-    const c = cost(k, v);
-    if (slot !== undefined) {
-      this.bytes += c - slot.cost;
-      slot.value = v;
-      slot.cost = c;
-      slot.referenced = true;
-    } else {
-      this.entries.set(k, { value: v, cost: c, referenced: false });
-      this.bytes += c;
-    }
-    this.evict();
+  private insert(k: string, v: Buffer | null, staged: number): void {
+    const cost = costOf(k, v);
+    this.entries.set(k, { value: v, cost, referenced: false, staged });
+    this.bytes += cost;
   }
 
-  /** CLOCK: the oldest unreferenced entries go until the budget holds; referenced ones get a second chance at the back. */
+  private update(slot: Slot, k: string, v: Buffer | null, staged: number): void {
+    const cost = costOf(k, v);
+    this.bytes += cost - slot.cost;
+    slot.value = v;
+    slot.cost = cost;
+    slot.referenced = true;
+    slot.staged = staged;
+  }
+
+  private remove(k: string, slot: Slot): void {
+    this.entries.delete(k);
+    this.bytes -= slot.cost;
+  }
+
+  /**
+   * CLOCK: the oldest unreferenced, unpinned entries go until the budget holds; referenced ones get a
+   * second chance at the back, staged ones wait for their write. Gives up after one full turn in which
+   * every entry was pinned (the budget is then exceeded until their batches are written).
+   */
   private evict(): void {
-    while (this.bytes > this.bytesMax && this.entries.size > 0) {
+    let turn = 0;
+    while (this.bytes > this.bytesMax && this.entries.size > 0 && turn <= this.entries.size) {
       const [oldest, slot] = this.entries.entries().next().value as [string, Slot];
       this.entries.delete(oldest);
-      if (slot.referenced && this.entries.size > 0) {
+      if (slot.staged !== 0 || (slot.referenced && this.entries.size > 0)) {
         slot.referenced = false;
         this.entries.set(oldest, slot);
+        turn++;
       } else {
         this.bytes -= slot.cost;
+        turn = 0;
       }
     }
   }
 }
 
-function cost(k: string, v: Buffer | null): number {
+function costOf(k: string, v: Buffer | null): number {
   return k.length + (v?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
 }

@@ -4,7 +4,8 @@
  * is the in-memory twin for unit tests and the reference the RocksDB tests are compared with.
  */
 export interface StateReader {
-  getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>>;
+  /** Values of `keys`, in order (undefined where absent). `latin1`, when given, is the same keys as latin1 strings (a reader may use it instead of converting). */
+  getMany(keys: readonly Buffer[], latin1?: readonly string[]): Promise<Array<Buffer | undefined>>;
   iterate(options: { gte?: Buffer; gt?: Buffer; lt?: Buffer; limit?: number }): AsyncIterable<[Buffer, Buffer]>;
 }
 
