@@ -1,4 +1,4 @@
-import { allChildren, startTestCluster, startWriter, TestCluster } from './harness';
+import { allChildren, RawConnection, startTestCluster, startWriter, TestCluster } from './harness';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -38,6 +38,21 @@ describe('a 3-node cluster of real processes under a leader crash', () => {
     expect(views[2]).toEqual(views[0]);
     const present = new Set(views[0]);
     expect(acked.filter((p) => !present.has(p.slice('/w/'.length)))).toEqual([]);
+  });
+
+  test('a linearizable read begun on a follower as the leader dies is served by the next leader, not left to time out', async () => {
+    // The follower still believes in the dead leader and asks it for a read point; the question is
+    // lost with it. The node must ask again once a leader is known (before: TIMEOUT after 5 s).
+    const oldLeader = await t.cluster.waitForLeader();
+    for (const n of t.cluster.nodes) if (!t.cluster.isRunning(n.id)) t.cluster.start(n.id);
+    const follower = t.cluster.nodes.find((n) => n.id !== oldLeader)!;
+    const raw = await RawConnection.open(follower.client);
+    expect(await raw.call(1, 'hello', { protocol: 1 })).toMatchObject({ t: 2 });
+    await t.cluster.kill(oldLeader, 'SIGKILL');
+    const answer = await raw.call(2, 'sync', {}, 15_000);
+    expect(answer).toMatchObject({ t: 2, r: { index: expect.any(Number) } });
+    raw.socket.destroy();
+    t.cluster.start(oldLeader);
   });
 });
 

@@ -64,6 +64,11 @@ interface Waiter<T> {
 
 /** Messages a leader may send before its own write is durable: it counts itself only after it is. */
 const SEND_BEFORE_PERSIST = new Set<MessageType>([MessageType.App, MessageType.Heartbeat, MessageType.TimeoutNow]);
+/**
+ * A read point asked for and not answered after this many ticks is asked for again (the request, or
+ * its answer, may have been lost with a leader that died or a message the transport dropped).
+ */
+const READ_RETRY_TICKS = 4;
 /** Ready writes in flight at once (pipelined persistence); past it the loop waits for the oldest. */
 const WRITES_IN_FLIGHT_MAX = 4;
 
@@ -96,7 +101,9 @@ export class RaftRuntime {
   private pendingProposals: Array<{ data: Buffer; waiter: Waiter<Outcome> }> = [];
   private readonly proposals = new ProposalTracker<Waiter<Outcome>>();
   private pendingReads: Array<Waiter<number>> = [];
-  private readonly readsByContext = new Map<string, Array<Waiter<number>>>();
+  /** Read points asked for and not answered yet, by context, with the tick they were last asked at. */
+  private readonly readsByContext = new Map<string, { waiters: Array<Waiter<number>>; askedAt: number }>();
+  private ticks = 0;
   private readsReady: Array<{ index: number; waiters: Array<Waiter<number>> }> = [];
   private readSeq = 0;
   private readonly bootNonce = randomBytes(8).toString('hex');
@@ -163,7 +170,9 @@ export class RaftRuntime {
     };
     this.ticker = this.opts.clock.every(this.tickMs, () => {
       if (this.stopped) return;
+      this.ticks++;
       this.raw.tick();
+      if (this.readsByContext.size > 0) this.askAgain(false);
       this.schedule();
     });
     this.schedule();
@@ -419,7 +428,7 @@ export class RaftRuntime {
       const context = `${this.id}:${this.bootNonce}:${++this.readSeq}`;
       try {
         this.raw.readIndex(context);
-        this.readsByContext.set(context, waiters);
+        this.readsByContext.set(context, { waiters, askedAt: this.ticks });
       } catch (e) {
         const err = toHikari(e, this.leaderClientAddress());
         for (const w of waiters) this.settle(w, () => w.reject(err));
@@ -510,9 +519,10 @@ export class RaftRuntime {
     }
     if (tickets.length > 0) for (const fn of this.ticketListeners) fn(tickets);
     for (const rs of rd.readStates) {
-      const waiters = this.readsByContext.get(rs.context);
-      if (!waiters) continue;
+      const asked = this.readsByContext.get(rs.context);
+      if (!asked) continue; // answered already (it was asked again)
       this.readsByContext.delete(rs.context);
+      const { waiters } = asked;
       this.readsReady.push({ index: rs.index, waiters });
     }
     this.metrics.readyEntries.observe(rd.entries.length);
@@ -662,6 +672,25 @@ export class RaftRuntime {
     this.readsReady = waiting;
   }
 
+  /**
+   * Asks again for the read points not answered yet: all of them when a (new) leader is known (one
+   * asked of a leader that died, or while this node still believed in it, would otherwise wait for its
+   * timeout), else those asked READ_RETRY_TICKS ago. The first answer serves a read; a later one for
+   * the same context is ignored — either is a valid read point, both being taken after the read began.
+   */
+  private askAgain(all: boolean): void {
+    if (this.raw.leader() === 0) return; // no one to ask: the next leader change asks
+    for (const [context, asked] of this.readsByContext) {
+      if (!all && this.ticks - asked.askedAt < READ_RETRY_TICKS) continue;
+      try {
+        this.raw.readIndex(context);
+        asked.askedAt = this.ticks;
+      } catch {
+        return; // the leader is gone again: the next change asks
+      }
+    }
+  }
+
   private onSoftState(role: Role, leader: NodeId): void {
     const term = this.raw.term();
     this.metrics.term.set(term);
@@ -674,6 +703,7 @@ export class RaftRuntime {
       this.pendingProposals = [];
       for (const p of queued) this.settle(p.waiter, () => p.waiter.reject(err));
     }
+    if (leader !== 0 && this.readsByContext.size > 0) this.askAgain(true);
     for (const fn of this.roleListeners) fn(role, leader, term);
   }
 
@@ -703,7 +733,7 @@ export class RaftRuntime {
     this.proposals.clear((w) => this.settle(w, () => w.reject(err)));
     for (const w of this.pendingReads) this.settle(w, () => w.reject(err));
     this.pendingReads = [];
-    for (const ws of this.readsByContext.values()) for (const w of ws) this.settle(w, () => w.reject(err));
+    for (const { waiters } of this.readsByContext.values()) for (const w of waiters) this.settle(w, () => w.reject(err));
     this.readsByContext.clear();
     for (const r of this.readsReady) for (const w of r.waiters) this.settle(w, () => w.reject(err));
     this.readsReady = [];
