@@ -275,7 +275,10 @@ class Simulation {
     for (const c of this.lockClients) c.step(faulty);
     if (this.now % TICK_STEPS === 0) for (const n of this.nodes.values()) n.sessionDuties(this.now);
     for (const n of this.nodes.values()) {
-      if (n.alive && !n.processReadies()) this.stats.crashes++;
+      if (n.alive && !n.processReadies()) {
+        this.stats.crashes++;
+        this.connectionsLost(n.id);
+      }
     }
     this.now++;
   }
@@ -291,6 +294,7 @@ class Simulation {
       if (r.chance(0.5)) {
         victim.crash();
         this.stats.crashes++;
+        this.connectionsLost(victim.id);
       } else {
         const points = [CrashPoint.BeforePersist, CrashPoint.BeforeSend, CrashPoint.BeforeApply];
         victim.crashAt = points[r.nextInt(points.length)];
@@ -298,7 +302,20 @@ class Simulation {
       }
     }
     for (const n of down) if (r.chance(0.04)) n.start();
-    if (r.chance(0.01)) this.partition();
+    if (r.chance(0.01)) {
+      this.partition();
+      this.cutLeadersLost();
+    }
+    if (r.chance(0.01)) {
+      // A wrong report (a connection that broke and came back, a report about a live leader): it
+      // must change nothing that matters.
+      const n = live[r.nextInt(Math.max(1, live.length))];
+      const leader = n?.raw?.leader() ?? 0;
+      if (n?.raw && leader !== 0) {
+        n.raw.reportLeaderLost(leader);
+        this.log(`n${n.id}: spurious report that leader n${leader} was lost`);
+      }
+    }
     if (r.chance(0.02)) {
       this.net.healAll();
       this.log('partitions healed');
@@ -322,6 +339,25 @@ class Simulation {
     }
     for (const [id, at] of this.retireAt) {
       if (tick >= at) this.retire(id);
+    }
+  }
+
+  /**
+   * `id` crashed: the live nodes see their connection to it close (most of the time: a real TCP close
+   * is usually, not always, noticed) and report it to their Raft core (`reportLeaderLost`, which only
+   * matters to a follower of `id`).
+   */
+  private connectionsLost(id: NodeId): void {
+    for (const n of this.nodes.values()) {
+      if (n.id !== id && n.alive && n.raw && this.rng.chance(0.8)) n.raw.reportLeaderLost(id);
+    }
+  }
+
+  /** After a partition, nodes cut off from their leader (in its direction) mostly notice the broken connection. */
+  private cutLeadersLost(): void {
+    for (const n of this.nodes.values()) {
+      const leader = n.raw?.leader() ?? 0;
+      if (n.alive && n.raw && leader !== 0 && leader !== n.id && this.net.isCut(leader, n.id) && this.rng.chance(0.8)) n.raw.reportLeaderLost(leader);
     }
   }
 

@@ -270,6 +270,21 @@ export class Raft {
     }
   }
 
+  /**
+   * The connection to `id` broke (a transport's report, e.g. its TCP connection was closed by a
+   * process that died). If `id` is this follower's leader, the follower stops honouring the leader's
+   * lease — it grants pre-votes — and campaigns within 1 to electionTicks/2 ticks (randomized, so that
+   * the survivors rarely split their votes) instead of after a whole election timeout. Harmless when
+   * the leader lives: the pre-election needs a majority, and the leader and every follower still in
+   * touch with it refuse (they are within its lease); hearing from the leader again resets the timer.
+   */
+  leaderLost(id: NodeId): void {
+    if (this.role !== Role.Follower || id === NONE || this.lead !== id) return;
+    const soon = 1 + this.cfg.random.nextInt(Math.max(1, Math.floor(this.cfg.electionTicks / 2)));
+    this.electionElapsed = Math.max(this.electionElapsed, this.cfg.electionTicks);
+    this.randomizedElectionTimeout = this.electionElapsed + soon;
+  }
+
   // ---------------------------------------------------------------- step
 
   /** Feeds one message to the state machine. Network messages must be validated first. */

@@ -116,6 +116,15 @@ export class RawNode {
     this.raft.step(message({ type: MessageType.Unreachable, to: this.raft.id, from: id }));
   }
 
+  /**
+   * The connection to `id` was lost (not merely a message dropped): a follower whose leader it is
+   * campaigns soon instead of waiting out its election timeout (see Raft.leaderLost). Safe to call
+   * for any id and in any role; it does nothing unless `id` leads this follower.
+   */
+  reportLeaderLost(id: NodeId): void {
+    this.raft.leaderLost(id);
+  }
+
   hasReady(): boolean {
     const r = this.raft;
     if (r.hasPendingFlush()) return true;

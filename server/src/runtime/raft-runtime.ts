@@ -168,6 +168,13 @@ export class RaftRuntime {
     this.opts.transport.onUnreachable = (id) => {
       if (!this.stopped) this.raw.reportUnreachable(id);
     };
+    // A broken connection to the leader (its process died: the OS closed the socket) starts an
+    // election soon rather than after a whole election timeout; harmless if the leader lives.
+    this.opts.transport.onDisconnected = (id) => {
+      if (this.stopped) return;
+      this.raw.reportLeaderLost(id);
+      this.schedule();
+    };
     this.ticker = this.opts.clock.every(this.tickMs, () => {
       if (this.stopped) return;
       this.ticks++;

@@ -34,6 +34,8 @@ export interface LinkContext {
   deliver(from: NodeId, body: Buffer): void;
   /** Reports `id` unreachable (asynchronously, deduplicated). */
   unreachable(id: NodeId): void;
+  /** Reports that the established connection with `id` was lost (not closed by this node). */
+  disconnected(id: NodeId): void;
   /** Asks for `link.flush()` at the end of this event-loop turn. */
   scheduleFlush(link: PeerLink): void;
   /** Tracks a socket until it closes, so that `stop()` can close it and wait. */
@@ -229,6 +231,7 @@ export class PeerLink {
     const log = malformed ? this.ctx.logger.error : this.ctx.logger.warn;
     log.call(this.ctx.logger, { peer: this.id, err: error }, 'peer connection lost');
     this.ctx.unreachable(this.id);
+    this.ctx.disconnected(this.id);
     this.scheduleReconnect();
   }
 

@@ -44,6 +44,19 @@ describe('TcpTransport', () => {
     expect(stats.map((s) => s.connectionsAccepted)).toEqual([0, 1, 2]);
   });
 
+  test('onDisconnected: told on both sides when a peer goes away, not when this node drops the peer from its list', async () => {
+    const [n1, n2, n3] = [await start(1), await start(2), await start(3)];
+    meshPeers([n1!, n2!, n3!]);
+    await waitFor(() => nodes.every((n) => nodes.every((p) => p === n || n.connectedTo(p.id))), 'a full mesh');
+    await n2!.transport.stop(); // the dialer (n1) and the acceptor (n3) of n2's connections both see them go
+    await waitFor(() => n1!.disconnected.includes(2) && n3!.disconnected.includes(2), 'both told');
+    expect([n1!.disconnected, n3!.disconnected]).toEqual([[2], [2]]);
+    n1!.transport.setPeers([]); // n1 forgets n3, which is connected: n1 closes it itself
+    await waitFor(() => n3!.disconnected.includes(1), 'n3 told of n1');
+    await sleep(100);
+    expect(n1!.disconnected).toEqual([2]); // nothing about n3: its own doing
+  });
+
   test('100 messages sent in one event-loop turn travel in one frame, in order', async () => {
     const [n1, n2] = [await start(1), await start(2)];
     meshPeers([n1!, n2!]);

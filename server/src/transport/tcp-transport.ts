@@ -52,6 +52,7 @@ type State = 'new' | 'starting' | 'started' | 'stopped';
 
 export class TcpTransport implements Transport {
   onUnreachable?: (id: NodeId) => void;
+  onDisconnected?: (id: NodeId) => void;
 
   private readonly limits: TcpTransportLimits;
   private readonly logger: TransportLogger;
@@ -88,6 +89,14 @@ export class TcpTransport implements Transport {
       tls: options.tls ?? null,
       deliver: (from, body) => this.deliver(from, body),
       unreachable: (id) => this.markUnreachable(id),
+      disconnected: (id) => {
+        if (this.state !== 'started') return;
+        try {
+          this.onDisconnected?.(id);
+        } catch (error) {
+          this.logger.error({ peer: id, err: error }, 'onDisconnected threw');
+        }
+      },
       scheduleFlush: (link) => {
         this.dirty.add(link);
         this.scheduleTurnEnd();

@@ -36,6 +36,7 @@ export class TestNode {
   readonly received: Message[] = [];
   readonly batches: number[] = [];
   readonly unreachable: NodeId[] = [];
+  readonly disconnected: NodeId[] = [];
   readonly logger = new RecordingLogger();
   onSnapshot: SnapshotHandler = () => Promise.reject(new Error('no snapshot expected'));
   readonly transport: TcpTransport;
@@ -54,6 +55,7 @@ export class TestNode {
       limits: options.limits,
     });
     this.transport.onUnreachable = (peer) => this.unreachable.push(peer);
+    this.transport.onDisconnected = (peer) => this.disconnected.push(peer);
   }
 
   static async start(id: NodeId, options: ConstructorParameters<typeof TestNode>[1] = {}): Promise<TestNode> {

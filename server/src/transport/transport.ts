@@ -86,6 +86,12 @@ export interface Transport {
   setPeers(peers: readonly PeerAddress[]): void;
   /** Set by the runtime, which calls `rawNode.reportUnreachable(id)` from it. */
   onUnreachable?: (id: NodeId) => void;
+  /**
+   * Set by the runtime, which calls `rawNode.reportLeaderLost(id)` from it: the established message
+   * connection with `id` was lost (closed or broken by the peer or the network; not closed on this
+   * node's initiative). Called synchronously from the socket's close callback.
+   */
+  onDisconnected?: (id: NodeId) => void;
   /** Closes everything; resolves when every socket is closed. Queued messages are discarded. Idempotent. */
   stop(): Promise<void>;
 }
