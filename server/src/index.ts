@@ -6,3 +6,4 @@ export type { SessionRecord } from './coordination/sessions';
 export { deadlineOf, openedSession, renewedSession, extendedSession, isExpiredAt } from './coordination/sessions';
 export type { LockHolder, LockRecord, LockWaiter, TicketEvent, AcquireRequest, AcquireOutcome, LockChange } from './coordination/lock-rules';
 export { acquire as lockAcquire, release as lockRelease, cancel as lockCancel, dropSessions as lockDropSessions, holdsToken } from './coordination/lock-rules';
+export { freePort, canBind } from './tools/free-port';

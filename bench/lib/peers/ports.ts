@@ -2,23 +2,15 @@
  * Loopback ports for the peers. A port found free may be taken by another process (another engineer's
  * test cluster) before the peer binds it: `withFreePorts` then starts again with fresh ports.
  */
-import { createServer } from 'node:net';
+import { freePort as freePortOn } from '@hikarikeeper/server/dist/tools/free-port';
 
 export const PEER_HOST = '127.0.0.1';
 /** Attempts with fresh ports when a port was taken meanwhile. */
 export const PORT_ATTEMPTS = 3;
 
-/** A loopback port free right now (see withFreePorts for when it is taken before use). */
+/** A loopback port free right now, below the ephemeral range (see withFreePorts for when it is taken before use). */
 export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, PEER_HOST, () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
+  return freePortOn(PEER_HOST);
 }
 
 /** What redis-server, etcd and the JVM say when a port is taken. */

@@ -1,8 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createServer } from 'node:net';
 import { AdminClientOptions, adminRequest } from '../admin/admin-client';
+import { freePort } from './free-port';
 
 /** One node of a cluster of real server processes. */
 export interface ProcessNode {
@@ -38,21 +38,10 @@ export interface ProcessClusterOptions {
   /** Extra environment variables for every node (HIKARI_ADMIN_TOKEN, HIKARI_FAILPOINTS, ...). */
   env?: Record<string, string>;
 }
+export { freePort };
 
 const LOG_LINES_KEPT = 2000;
 
-/** A free TCP port on `host` (bound once and released; racy in theory, fine on a test machine). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolvePort(port));
-    });
-  });
-}
 
 export interface NodeStatus {
   id: number;

@@ -102,13 +102,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** A port nothing listens on (bound, then released). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../tools/free-port';
 
 /** A hand-driven dialer speaking the wire format, for protocol tests. */
 export class RawPeer {
