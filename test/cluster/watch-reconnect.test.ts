@@ -8,6 +8,40 @@ describe('watches across a reconnect', () => {
   });
   afterAll(async () => t.destroy());
 
+  test('a watch begun on a follower that lags starts after every change completed before the call (it reports none of them)', async () => {
+    const c = t.cluster;
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!;
+    const watcher = await HikariClient.connect({ endpoints: [follower.client], clusterId: t.clusterId, session: false });
+    const writer = await t.client([c.node(leader).client]);
+    try {
+      await lagRounds();
+    } finally {
+      await watcher.close();
+    }
+    async function lagRounds(): Promise<void> {
+      for (let round = 0; round < 5; round++) {
+        const path = `/lag-${round}`;
+        // The follower misses two writes (the leader and the other follower commit them), then wakes
+        // with them in its socket buffer at the moment the watch request arrives.
+        c.signal(follower.id, 'SIGSTOP');
+        await writer.create(path, 'v0');
+        await writer.set(path, 'v1');
+        c.signal(follower.id, 'SIGCONT');
+        const watch = watcher.watch(path, { kind: 'data' });
+        const events: Array<{ type: string; index: number }> = [];
+        watch.on('event', (event) => events.push(event));
+        await watch.ready;
+        const { stat } = await writer.set(path, 'v2');
+        const deadline = Date.now() + 5_000;
+        while (events.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 100)); // anything else that would come
+        watch.close();
+        expect(events).toEqual([expect.objectContaining({ type: 'changed', index: stat.modifiedIndex })]);
+      }
+    }
+  });
+
   test('1,000 changes under load with the watcher\'s node killed in the middle: every change seen once, in order', async () => {
     const c = t.cluster;
     const leader = await c.waitForLeader();

@@ -325,10 +325,10 @@ export function stat(overrides: Partial<Stat> = {}): Stat {
 }
 
 /** Polls `predicate` every few ms until it holds; rejects after `timeoutMs`. */
-export async function eventually(predicate: () => boolean, timeoutMs = 5000, what = 'a condition'): Promise<void> {
+export async function eventually(predicate: () => boolean, timeoutMs = 5000, what = 'a condition', state?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${state ? `; state: ${state()}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }

@@ -123,6 +123,11 @@ export class Dispatcher {
         return {};
       }
       case 'watch':
+        // A watch without `fromIndex` starts at a linearizable point, as a read does: every change
+        // completed before the call is already behind it (a node that lags would otherwise start
+        // the watch before a change the caller knows of, and report it). With `fromIndex` the client
+        // says where it is; the history covers the rest.
+        if (req.args.fromIndex === undefined) await this.runtime.readBarrier();
         return this.watches.register(conn.sink, req.args.path, req.args.kind, req.args.fromIndex);
       case 'unwatch':
         this.watches.unregister(conn.sink, req.args.watchId);

@@ -178,7 +178,7 @@ export function describeNamespaceContract(title: string, setup: () => Promise<Na
         await c.delete(`${root}/a`);
         const grant = await c.locks.acquire(lock);
         await c.locks.release(grant);
-        await eventually(() => seen.recursive.length === 4 && seen.lock.length === 2, SEEN_MS, 'the watches to see every change');
+        await eventually(() => seen.recursive.length === 4 && seen.lock.length === 2, SEEN_MS, 'the watches to see every change', () => JSON.stringify(seen));
         const kinds = (events: WatchEvent[]): string[] => events.map((event) => `${event.type} ${event.path}`);
         expect(kinds(seen.data)).toEqual([`changed ${root}`]);
         expect(kinds(seen.children)).toEqual([`created ${root}/a`, `deleted ${root}/a`]);
