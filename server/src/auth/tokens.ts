@@ -21,9 +21,13 @@ export interface TokenParts {
   readonly secret: string;
 }
 
-/** A fresh token: 12 random id characters, 32 random bytes of secret. */
+/**
+ * A fresh token: an id of `t` and 12 random characters, 32 random bytes of secret. The id starts
+ * with a letter: one that began with `-` (1 in 64 of plain base64url) would read as an option on a
+ * command line (`hikari auth token revoke -x…`).
+ */
 export function generateToken(): TokenParts & { readonly token: string } {
-  const id = randomBytes(9).toString('base64url');
+  const id = `t${randomBytes(9).toString('base64url')}`;
   const secret = randomBytes(32).toString('base64url');
   return { id, secret, token: `${id}.${secret}` };
 }
