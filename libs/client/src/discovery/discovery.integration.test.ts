@@ -122,6 +122,13 @@ if (!haveServer) console.warn(`discovery.integration.test: skipped, ${SERVER_MAI
     const seen: string[] = [];
     watch.on('update', (update) => seen.push(ids(update.instances)!.join()));
     await watch.ready;
+    // The record's own changes, each one: the service watch above reports current lists, and may
+    // fold the deletion and the re-registration into one list when both arrive together (as they
+    // may after this process's pause).
+    const changes: string[] = [];
+    const nodeWatch = reader.watch('/services/paused', { kind: 'children' });
+    nodeWatch.on('event', (event) => changes.push(`${event.type} ${event.path}`));
+    await nodeWatch.ready;
     const registered: RegisteredEvent[] = [];
     handle.on('registered', (event) => registered.push(event));
 
@@ -133,7 +140,10 @@ if (!haveServer) console.warn(`discovery.integration.test: skipped, ${SERVER_MAI
     const [again] = await reader.discovery.instances('paused');
     expect(again).toMatchObject({ sessionId: doomed.session!.id, metadata: { note: 'kept across the expiry' } });
     await eventually(() => seen.at(-1) === 'p1', 10_000, 'the watcher sees it back');
-    expect(seen).toContain(''); // it saw the record go with the expired session
+    await eventually(() => changes.length >= 2, 10_000, 'the record\'s deletion and re-creation');
+    // It went with the expired session, then came back.
+    expect(changes).toEqual(['deleted /services/paused/p1', 'created /services/paused/p1']);
+    nodeWatch.close();
     watch.close();
     await handle.deregister();
   });
