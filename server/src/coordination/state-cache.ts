@@ -6,7 +6,7 @@
  * out first), so metadata larger than memory works as before.
  *
  * Coherence. The state machine is the only writer of these keys, and it tells the cache what a batch
- * wrote once that batch is in the store (`written`), so the cache never runs ahead of the store.
+ * wrote once that batch is in the store (`staged`, then `written`), so the cache never runs ahead of the store.
  * A read that missed goes to the store; if a batch was written meanwhile, its answer may predate
  * that batch, so it fills the cache only when no batch was written during the read (`generation`).
  * A snapshot replacing the state empties it (`clear`). Only point-read prefixes are cached: range
@@ -178,26 +178,20 @@ export class StateCache implements StateReader {
   }
 
   /**
-   * A batch is in the store: its writes (latin1 key → value, null = deleted) are now the store's.
-   * `batch` (from `staged`) unpins the slots it still owns; without it (a batch written directly,
-   * never staged) the cached records of its keys are replaced.
+   * Staged batch `batch` is in the store: its writes are now the store's. The slots it still owns
+   * are unpinned (a key of a prefix that is not cached, or a value too large, leaves); a slot a
+   * later staged batch wrote since keeps that batch's value.
    */
-  written(writes: ReadonlyArray<readonly [string, Buffer | null]>, batch?: number): void {
+  written(batch: number): void {
+    const writes = this.stagedBatches.get(batch);
+    if (writes === undefined) return;
     this.generation++;
-    if (batch !== undefined) this.stagedBatches.delete(batch);
-    for (const [k, v] of writes) {
+    this.stagedBatches.delete(batch);
+    for (const [k] of writes) {
       const slot = this.entries.get(k);
-      if (slot === undefined) {
-        if (batch === undefined && keeps(k, v)) this.insert(k, v, 0);
-      } else if (batch === undefined) {
-        if (slot.staged !== 0) continue; // a staged batch wrote it since: its value stays
-        if (keeps(k, v)) this.update(slot, k, v, 0);
-        else this.remove(k, slot);
-      } else if (slot.staged === batch) {
-        slot.staged = 0;
-        if (!keeps(k, slot.value)) this.remove(k, slot);
-      }
-      // else: a later staged batch wrote this key since; its value stays.
+      if (slot === undefined || slot.staged !== batch) continue;
+      slot.staged = 0;
+      if (!keeps(k, slot.value)) this.remove(k, slot);
     }
     this.evict();
   }

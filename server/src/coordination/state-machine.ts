@@ -30,9 +30,7 @@ export interface BatchResult {
   readonly sessions: Map<string, SessionRecord | null>;
   /** Queued lock tickets granted or dropped by this batch (for the `lock.wait` requests on them). */
   readonly tickets: TicketEvent[];
-  /** What the batch writes (latin1 key, value or null): the cache learns it once it is in the store. */
-  readonly written: Array<[string, Buffer | null]>;
-  /** Its number among the batches staged in the cache (see StateCache.staged). */
+  /** Its number among the batches staged in the cache (see StateCache.staged): `batchWritten` unpins it. */
   readonly stagedAs: number;
   /** Auth records written by the batch (roles, tokens, certificate bindings), for the permission table. */
   readonly auth: AuthChange[];
@@ -54,7 +52,7 @@ export class CoordinationStateMachine {
 
   /** The batch `result` came from is now in the store (batches are written in the order they were applied). */
   batchWritten(result: BatchResult): void {
-    this.store.written(result.written, result.stagedAs);
+    this.store.written(result.stagedAs);
   }
 
   /** A snapshot replaced the whole state. */
@@ -98,11 +96,10 @@ export class CoordinationStateMachine {
     for (const { entry, cmd } of commands) {
       outcomes.set(entry.index, cmd?.k === 'auth' ? await applyAuthCommand(overlay, cmd, auth) : await this.applyCommand(overlay, entry, cmd, changes, sessions, tickets));
     }
-    const written = overlay.flush(batch);
     // Until `batch` is written, its writes are read from memory: the next batch, which may be applied
     // before this one is on disk (pipelined persistence), sees the state these entries left.
-    const stagedAs = this.store.staged(written);
-    return { outcomes, writes: overlay.writeCount, changes, sessions, tickets, written, stagedAs, auth };
+    const stagedAs = this.store.staged(overlay.flush(batch));
+    return { outcomes, writes: overlay.writeCount, changes, sessions, tickets, stagedAs, auth };
   }
 
   private async applyCommand(

@@ -529,8 +529,7 @@ export class RaftRuntime {
       const asked = this.readsByContext.get(rs.context);
       if (!asked) continue; // answered already (it was asked again)
       this.readsByContext.delete(rs.context);
-      const { waiters } = asked;
-      this.readsReady.push({ index: rs.index, waiters });
+      this.readsReady.push({ index: rs.index, waiters: asked.waiters });
     }
     this.metrics.readyEntries.observe(rd.entries.length);
     const lastEntry = rd.entries[rd.entries.length - 1];
