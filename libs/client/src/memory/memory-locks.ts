@@ -23,28 +23,17 @@ import {
   LockAcquireArgs,
   LockAcquireResult,
   LockCancelResult,
+  LockHolderInfo,
   LockInfoResult,
   LockMode,
   LockReleaseResult,
+  LockWaiterInfo,
 } from '@hikarikeeper/protocol';
 import type { MemoryChange } from './memory-namespace';
 
-interface Holder {
-  readonly ticket: number;
-  readonly token: number;
-  readonly session: string;
-  readonly mode: LockMode;
-  count: number;
-  readonly since: number;
-  readonly value: Uint8Array | null;
-}
-
-interface Waiter {
-  readonly ticket: number;
-  readonly session: string;
-  readonly mode: LockMode;
-  readonly value: Uint8Array | null;
-}
+/** A holder and a waiter as `lock.info` lists them (the server keeps the same fields). */
+type Holder = LockHolderInfo;
+type Waiter = LockWaiterInfo;
 
 interface LockQueue {
   readonly permits: number;
