@@ -47,26 +47,79 @@ describe('StateCache', () => {
     expect(store.reads).toBe(2);
   });
 
-  it('a read that spans a written batch does not put its older answer in the cache', async () => {
+  /** A read of `k` held until `open()`: it reads the store now (before what the test does next) and answers later. */
+  async function heldRead(store: SlowStore, cache: StateCache, k: Buffer): Promise<{ reading: Promise<Array<Buffer | undefined>>; open: () => void }> {
+    let open!: () => void;
+    store.gate = new Promise((r) => (open = r));
+    const reading = cache.getMany([k]);
+    await new Promise((r) => setImmediate(r));
+    store.gate = null;
+    return { reading, open };
+  }
+
+  it('a read that spans a batch writing its key does not replace the batch\'s value with its older answer', async () => {
     const store = new SlowStore();
     const cache = new StateCache(store);
     const k = statKey('/x');
-    write(store, cache, [[sessionKey('s'), Buffer.from('unrelated')]]);
-    let open!: () => void;
-    store.gate = new Promise((r) => (open = r));
-    const reading = cache.getMany([k]); // reads "absent" now, answers later
-    await new Promise((r) => setImmediate(r));
-    store.gate = null;
-    // Meanwhile a batch creates /x and is written; the cache hears of it first ...
-    const created = Buffer.from('created');
-    const batch = new MemoryBatch();
-    batch.put(k, created);
-    store.write(batch);
-    // ... but evict it (a tiny budget would), to see that the late read does not fill the hole.
+    const { reading, open } = await heldRead(store, cache, k); // reads "absent" now, answers later
+    write(store, cache, [[k, Buffer.from('created')]]); // meanwhile a batch creates /x and is written
     open();
-    cache.written(cache.staged([]));
     expect(await reading).toEqual([undefined]); // the read's own answer predates the batch
     expect((await cache.getMany([k]))[0]!.toString()).toBe('created');
+    expect(store.reads).toBe(1); // and the batch's value is the cached one
+  });
+
+  it('a read that spans a batch writing its key, then the key\'s eviction, fills nothing', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store, 400);
+    const k = statKey('/x');
+    const { reading, open } = await heldRead(store, cache, k);
+    write(store, cache, [[k, Buffer.from('created')]]);
+    write(store, cache, [[statKey('/big'), Buffer.alloc(350)]]); // over budget: /x leaves the cache
+    open();
+    expect(await reading).toEqual([undefined]);
+    expect((await cache.getMany([k]))[0]!.toString()).toBe('created'); // from the store, not the stale answer
+    expect(store.reads).toBe(2);
+  });
+
+  it('a read that spans batches writing other keys fills the cache', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store);
+    const k = statKey('/x');
+    const { reading, open } = await heldRead(store, cache, k);
+    write(store, cache, [[sessionKey('s'), Buffer.from('unrelated')]]);
+    open();
+    expect(await reading).toEqual([undefined]);
+    expect(await cache.getMany([k])).toEqual([undefined]);
+    expect(store.reads).toBe(1); // the absence was remembered
+  });
+
+  it('warm() reads the missing keys of cached prefixes once, in the background; the next reads are hits', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store);
+    write(store, cache, [[lockKey('held'), Buffer.from('h')]]);
+    const reads = store.reads;
+    cache.warm([lockKey('held'), statKey('/a'), statKey('/a'), childKey('/a', 'b')]);
+    expect(cache.warming).toBe(1);
+    expect(store.reads).toBe(reads + 1); // one read: /a's stat (held is cached, the children index is not a cached prefix)
+    await new Promise((r) => setImmediate(r));
+    expect(cache.warming).toBe(0);
+    expect(await cache.getMany([statKey('/a'), lockKey('held')])).toEqual([undefined, Buffer.from('h')]);
+    expect(store.reads).toBe(reads + 1);
+    cache.warm([statKey('/a')]);
+    expect(store.reads).toBe(reads + 1); // cached now: nothing to warm
+  });
+
+  it('a warm-up read that fails leaves the key to the next reader', async () => {
+    const store = new SlowStore();
+    const cache = new StateCache(store);
+    const failing = { ...store, getMany: async () => { throw new Error('disk'); } };
+    const broken = new StateCache(failing as unknown as SlowStore);
+    broken.warm([statKey('/a')]);
+    await new Promise((r) => setImmediate(r));
+    expect(broken.warming).toBe(0);
+    expect(broken.size).toBe(0);
+    expect(await cache.getMany([statKey('/a')])).toEqual([undefined]);
   });
 
   it('stays within its byte budget, oldest unreferenced out first', async () => {

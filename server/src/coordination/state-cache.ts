@@ -7,10 +7,17 @@
  *
  * Coherence. The state machine is the only writer of these keys, and it tells the cache what a batch
  * wrote once that batch is in the store (`staged`, then `written`), so the cache never runs ahead of the store.
- * A read that missed goes to the store; if a batch was written meanwhile, its answer may predate
- * that batch, so it fills the cache only when no batch was written during the read (`generation`).
- * A snapshot replacing the state empties it (`clear`). Only point-read prefixes are cached: range
- * scans (children, a session's ephemeral nodes and locks) go to the store.
+ * A read that missed goes to the store, and its answer may predate a batch written meanwhile. It
+ * still fills the cache, key by key, where no slot was made since: a batch that wrote a cached key
+ * during the read put that key in its slot when it was staged, and the slot is still there unless a
+ * cached key left the cache since the read began (eviction, a value grown too large, `clear`) — which
+ * `removals` counts, and then the read fills nothing. A snapshot replacing the state empties it
+ * (`clear`). Only point-read prefixes are cached: range scans (children, a session's ephemeral nodes
+ * and locks) go to the store.
+ *
+ * Warming. `warm` starts the reads a batch's apply will need as soon as its entries are appended
+ * (see CoordinationStateMachine.warm): the misses are read while the entries are being replicated,
+ * and the apply, which waits for its reads, finds them in memory.
  *
  * Eviction is CLOCK (second chance), not strict LRU: a hit only marks its entry referenced; when the
  * budget is exceeded the oldest entry goes unless it was referenced since it last came round, in
@@ -32,6 +39,8 @@ import type { StateReader } from './state-store';
 export const STATE_CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
 /** Larger values (node data) are not cached: they would push out many small hot records. */
 export const STATE_CACHE_VALUE_BYTES_MAX = 16 * 1024;
+/** Most keys one `warm` call reads (a Ready of many entries warms its first ones). */
+export const WARM_KEYS_MAX = 4096;
 /** Rough per-entry overhead of the map and strings, counted against the budget. */
 const ENTRY_OVERHEAD_BYTES = 64;
 
@@ -68,8 +77,8 @@ export class StateCache implements StateReader {
   private readonly stagedBatches = new Map<number, ReadonlyArray<readonly [string, Buffer | null]>>();
   private batches = 0;
   private bytes = 0;
-  /** Incremented by every staged and written batch and by clear(): a read spanning one must not fill. */
-  private generation = 0;
+  /** Cached keys that left the cache (evicted, too large once written, cleared): a read spanning one fills nothing. */
+  private removals = 0;
   hits = 0;
   misses = 0;
 
@@ -101,13 +110,47 @@ export class StateCache implements StateReader {
       out[i] = slot.value ?? undefined;
     }
     if (missing === null) return out;
-    this.misses += missing.length;
-    const generation = this.generation;
-    const values = await this.store.getMany(missing.map((i) => keys[i]));
-    const fill = generation === this.generation;
-    for (let j = 0; j < missing.length; j++) {
-      const i = missing[j];
-      const value = values[j] ?? null;
+    const values = await this.load(missing.map((i) => keys[i]), latin1 === undefined ? undefined : missing.map((i) => latin1[i]));
+    for (let j = 0; j < missing.length; j++) out[missing[j]] = values[j];
+    return out;
+  }
+
+  /**
+   * Starts reading the keys of `keys` not in the cache, to fill it (see Warming above); returns at
+   * once. A failed read is left to whoever reads the key next.
+   */
+  warm(keys: readonly Buffer[]): void {
+    const missing: Buffer[] = [];
+    const names: string[] = [];
+    const seen = new Set<string>();
+    for (const key of keys) {
+      if (missing.length >= WARM_KEYS_MAX) break;
+      const k = key.toString('latin1');
+      if (!isCachedKey(k) || this.entries.has(k) || seen.has(k)) continue;
+      seen.add(k);
+      missing.push(key);
+      names.push(k);
+    }
+    if (missing.length === 0) return;
+    this.warming++;
+    this.load(missing, names).then(
+      () => this.warming--,
+      () => this.warming--,
+    );
+  }
+
+  /** Warm-up reads in flight. */
+  warming = 0;
+
+  /** Reads `keys` from the store and fills the cache with them where that is safe (see Coherence). */
+  private async load(keys: readonly Buffer[], latin1: readonly string[] | undefined): Promise<Array<Buffer | undefined>> {
+    this.misses += keys.length;
+    const removals = this.removals;
+    const values = await this.store.getMany(keys);
+    const fill = removals === this.removals;
+    const out: Array<Buffer | undefined> = new Array(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const value = values[i] ?? null;
       out[i] = value ?? undefined;
       if (fill) {
         const k = latin1 !== undefined ? latin1[i] : keys[i].toString('latin1');
@@ -166,7 +209,6 @@ export class StateCache implements StateReader {
   /** A batch was handed to the writer: its writes are read from memory until `written(batch)`. Returns the batch's number. */
   staged(writes: ReadonlyArray<readonly [string, Buffer | null]>): number {
     const batch = ++this.batches;
-    this.generation++;
     this.stagedBatches.set(batch, writes);
     for (const [k, v] of writes) {
       const slot = this.entries.get(k);
@@ -185,7 +227,6 @@ export class StateCache implements StateReader {
   written(batch: number): void {
     const writes = this.stagedBatches.get(batch);
     if (writes === undefined) return;
-    this.generation++;
     this.stagedBatches.delete(batch);
     for (const [k] of writes) {
       const slot = this.entries.get(k);
@@ -203,7 +244,7 @@ export class StateCache implements StateReader {
 
   /** The whole state was replaced (a snapshot): forget everything. */
   clear(): void {
-    this.generation++;
+    this.removals++;
     this.entries.clear();
     this.stagedBatches.clear();
     this.bytes = 0;
@@ -227,6 +268,7 @@ export class StateCache implements StateReader {
   private remove(k: string, slot: Slot): void {
     this.entries.delete(k);
     this.bytes -= slot.cost;
+    if (isCachedKey(k)) this.removals++;
   }
 
   /**
@@ -245,6 +287,7 @@ export class StateCache implements StateReader {
         turn++;
       } else {
         this.bytes -= slot.cost;
+        this.removals++;
         turn = 0;
       }
     }

@@ -36,6 +36,23 @@ export interface BatchResult {
   readonly auth: AuthChange[];
 }
 
+/** An entry's command (null if its data is not one) and the keys its apply reads first. */
+interface DecodedCommand {
+  readonly cmd: Command | null;
+  readonly reads: readonly Buffer[];
+}
+
+/** Adds the keys applying `cmd` reads first (read in one batch before the apply). */
+function pushReads(keys: Buffer[], cmd: Command): void {
+  if (cmd.k === 'ns' || cmd.k === 'multi') for (const op of cmd.k === 'ns' ? [cmd.op] : cmd.ops) keys.push(...keysToPrefetch(op));
+  if (cmd.k === 'session' && 'ids' in cmd) for (const id of cmd.ids) keys.push(sessionKey(id));
+  if (cmd.k === 'lock') {
+    keys.push(lockKey(cmd.name), fenceCounterKey);
+    if (cmd.sid !== undefined) keys.push(sessionKey(cmd.sid));
+  }
+  if (cmd.k !== 'session' && cmd.k !== 'auth' && cmd.c !== undefined && cmd.s !== undefined) keys.push(dedupKey(cmd.c, cmd.s % DEDUP_SLOTS));
+}
+
 /**
  * The coordination state machine. Deterministic: the same committed entries applied to the same
  * state produce the same writes on every replica — nothing here reads a clock, a random source or
@@ -65,6 +82,41 @@ export class CoordinationStateMachine {
     return { entries: this.store.size, bytes: this.store.sizeBytes, hits: this.store.hits, misses: this.store.misses };
   }
 
+  /**
+   * Entries were appended to the log (the leader's proposals, or what a follower received): starts
+   * reading into the cache the records their apply will read first, so that the apply, which
+   * comes once they commit, seldom waits for RocksDB (see StateCache.warm). Returns at once. The
+   * decoded commands are kept for the apply (until then only: `applyBatch` drops them).
+   */
+  warm(entries: readonly Entry[]): void {
+    const keys: Buffer[] = [];
+    for (const entry of entries) {
+      if (entry.type !== EntryType.Normal || entry.data.length === 0) continue;
+      for (const key of this.command(entry).reads) keys.push(key);
+    }
+    if (keys.length > 0) this.store.warm(keys);
+  }
+
+  /** Commands decoded by `warm`, by entry data, until applied. */
+  private readonly decoded = new WeakMap<Uint8Array, DecodedCommand>();
+
+  /** The command in `entry` and the keys its apply reads first (decoded once: by `warm`, or now). */
+  private command(entry: Entry): DecodedCommand {
+    const known = this.decoded.get(entry.data);
+    if (known !== undefined) return known;
+    let decoded: DecodedCommand;
+    try {
+      const cmd = decodeCommand(entry.data);
+      const reads: Buffer[] = [];
+      pushReads(reads, cmd);
+      decoded = { cmd, reads };
+    } catch {
+      decoded = { cmd: null, reads: [] }; // not a command: its apply answers so
+    }
+    this.decoded.set(entry.data, decoded);
+    return decoded;
+  }
+
   /** Applies committed entries (in order) into `batch`; returns each command's outcome. */
   async applyBatch(entries: readonly Entry[], batch: BatchWriter): Promise<BatchResult> {
     const overlay = new Overlay(this.store);
@@ -72,19 +124,9 @@ export class CoordinationStateMachine {
     const prefetch: Buffer[] = [];
     for (const entry of entries) {
       if (entry.type !== EntryType.Normal || entry.data.length === 0) continue;
-      let cmd: Command | null = null;
-      try {
-        cmd = decodeCommand(entry.data);
-        if (cmd.k === 'ns' || cmd.k === 'multi') for (const op of cmd.k === 'ns' ? [cmd.op] : cmd.ops) prefetch.push(...keysToPrefetch(op));
-        if (cmd.k === 'session' && 'ids' in cmd) for (const id of cmd.ids) prefetch.push(sessionKey(id));
-        if (cmd.k === 'lock') {
-          prefetch.push(lockKey(cmd.name), fenceCounterKey);
-          if (cmd.sid !== undefined) prefetch.push(sessionKey(cmd.sid));
-        }
-        if (cmd.k !== 'session' && cmd.k !== 'auth' && cmd.c !== undefined && cmd.s !== undefined) prefetch.push(dedupKey(cmd.c, cmd.s % DEDUP_SLOTS));
-      } catch {
-        cmd = null;
-      }
+      const { cmd, reads } = this.command(entry);
+      this.decoded.delete(entry.data);
+      for (const key of reads) prefetch.push(key);
       commands.push({ entry, cmd });
     }
     await overlay.prefetch(prefetch);

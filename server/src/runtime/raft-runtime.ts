@@ -461,6 +461,8 @@ export class RaftRuntime {
       else (SEND_BEFORE_PERSIST.has(m.type) ? early : late).push(m);
     }
     if (early.length > 0) this.opts.transport.send(early);
+    // What the new entries' apply will read is read now, while they are replicated (see warm).
+    if (rd.entries.length > 0) this.sm.warm(rd.entries);
 
     const batch = new WriteBatch();
     const storage = this.opts.storage;
