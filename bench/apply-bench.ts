@@ -26,6 +26,7 @@ import { Entry, EntryType, SeededRandom } from '@hikarikeeper/raft';
 import { CoordinationStateMachine } from '@hikarikeeper/server/dist/coordination/state-machine';
 import { Command, encodeCommand, Outcome } from '@hikarikeeper/server/dist/coordination/commands';
 import { RocksStore, WriteBatch } from '@hikarikeeper/server/dist/storage/rocks';
+import { integer } from './lib/options';
 import { formatCount, makeTable, renderTable } from './lib/report';
 
 interface Options {
@@ -53,11 +54,7 @@ function options(): Options {
       clients: { type: 'string' }, keys: { type: 'string' }, out: { type: 'string' },
     },
   });
-  const int = (name: string, v: string | undefined, fallback: number, max: number): number => {
-    const n = v === undefined ? fallback : Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be an integer in 1..${max}`);
-    return n;
-  };
+  const int = (name: string, v: string | undefined, fallback: number, max: number): number => integer(name, v, fallback, 1, max);
   return {
     commands: int('commands', values.commands, 100_000, 10_000_000),
     rounds: int('rounds', values.rounds, 5, 100),

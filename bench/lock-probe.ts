@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { HikariClient } from '@hikarikeeper/client';
 import { withCluster } from './lib/cluster';
 import { RaftMeter } from './lib/raft-meter';
+import { integer } from './lib/options';
 import { formatCount, makeTable, renderTable } from './lib/report';
 
 interface Options {
@@ -40,11 +41,7 @@ function options(): Options {
       'cpu-prof': { type: 'string' },
     },
   });
-  const int = (name: string, v: string | undefined, fallback: number, max: number): number => {
-    const n = v === undefined ? fallback : Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be an integer in 1..${max}`);
-    return n;
-  };
+  const int = (name: string, v: string | undefined, fallback: number, max: number): number => integer(name, v, fallback, 1, max);
   return {
     workers: int('workers', values.workers, 64, 1_000),
     keys: int('keys', values.keys, 10_000, 1_000_000),

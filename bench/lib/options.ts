@@ -145,7 +145,8 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
   }
 }
 
-function integer(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
+/** The integer value of option `--name` (`fallback` when absent); throws unless it is in [min, max]. */
+export function integer(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
   if (text === undefined) return fallback;
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}], got '${text}'`);
