@@ -193,3 +193,27 @@ test('the in-memory twin and RocksDB end in byte-identical states for the same c
   expect(await r.dump()).toEqual(await m.dump());
   await r.close();
 });
+
+test('warm(): the reads of appended entries are made before they commit, and their apply then reads nothing from the store', async () => {
+  const store = new MemoryStateStore();
+  let reads = 0;
+  const counting = { getMany: async (keys: readonly Buffer[]) => { reads += keys.length; return store.getMany(keys); }, iterate: store.iterate.bind(store) };
+  const sm = new CoordinationStateMachine(counting);
+  const entries: Entry[] = [create('/w'), create('/w/x', 'data')].map((c, i) => ({ term: 1, index: i + 1, type: EntryType.Normal, data: encodeCommand(c) }));
+  sm.warm(entries);
+  await new Promise((r) => setImmediate(r));
+  expect(reads).toBeGreaterThan(0); // the nodes' and their parents' records
+  const warmed = reads;
+  const batch = new MemoryBatch();
+  const result = await sm.applyBatch(entries, batch);
+  expect(reads).toBe(warmed); // all of it was in memory
+  expect([...result.outcomes.values()].map(errorCode)).toEqual(['ok', 'ok']);
+  store.write(batch);
+  sm.batchWritten(result);
+  expect(Buffer.from((await sm.get('/w/x')).data).toString()).toBe('data');
+  // Entries that are not commands are warmed (nothing to read) and applied (a coded error) alike.
+  const garbage: Entry = { term: 1, index: 3, type: EntryType.Normal, data: bytes('not msgpack of a command') };
+  sm.warm([garbage]);
+  const out = await sm.applyBatch([garbage], new MemoryBatch());
+  expect(errorCode(out.outcomes.get(3)!)).toBe(ErrorCode.INVALID_ARGUMENT);
+});
