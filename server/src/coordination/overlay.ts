@@ -18,14 +18,17 @@ export class Overlay {
     return new Overlay(this, this.fetched);
   }
 
-  /** Loads keys from the store in one call, so that the following `get`s need no I/O. */
-  async prefetch(keys: readonly Buffer[]): Promise<void> {
+  /**
+   * Loads keys from the store in one call, so that the following `get`s need no I/O. `latin1`, when
+   * given, is the same keys as latin1 strings (each key is converted once).
+   */
+  async prefetch(keys: readonly Buffer[], latin1?: readonly string[]): Promise<void> {
     const missing: Buffer[] = [];
-    const names: string[] = []; // each key converted once
-    for (const key of keys) {
-      const k = key.toString('latin1');
+    const names: string[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const k = latin1 !== undefined ? latin1[i] : keys[i].toString('latin1');
       if (this.lookup(k) === undefined) {
-        missing.push(key);
+        missing.push(keys[i]);
         names.push(k);
       }
     }

@@ -117,18 +117,18 @@ export class StateCache implements StateReader {
 
   /**
    * Starts reading the keys of `keys` not in the cache, to fill it (see Warming above); returns at
-   * once. A failed read is left to whoever reads the key next.
+   * once. `latin1`, when given, is the same keys as latin1 strings. A failed read is left to whoever
+   * reads the key next.
    */
-  warm(keys: readonly Buffer[]): void {
+  warm(keys: readonly Buffer[], latin1?: readonly string[]): void {
     const missing: Buffer[] = [];
     const names: string[] = [];
     const seen = new Set<string>();
-    for (const key of keys) {
-      if (missing.length >= WARM_KEYS_MAX) break;
-      const k = key.toString('latin1');
+    for (let i = 0; i < keys.length && missing.length < WARM_KEYS_MAX; i++) {
+      const k = latin1 !== undefined ? latin1[i] : keys[i].toString('latin1');
       if (!isCachedKey(k) || this.entries.has(k) || seen.has(k)) continue;
       seen.add(k);
-      missing.push(key);
+      missing.push(keys[i]);
       names.push(k);
     }
     if (missing.length === 0) return;

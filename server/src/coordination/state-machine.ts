@@ -36,10 +36,11 @@ export interface BatchResult {
   readonly auth: AuthChange[];
 }
 
-/** An entry's command (null if its data is not one) and the keys its apply reads first. */
+/** An entry's command (null if its data is not one) and the keys its apply reads first, also as latin1 strings. */
 interface DecodedCommand {
   readonly cmd: Command | null;
   readonly reads: readonly Buffer[];
+  readonly readNames: readonly string[];
 }
 
 /** Adds the keys applying `cmd` reads first (read in one batch before the apply). */
@@ -90,11 +91,16 @@ export class CoordinationStateMachine {
    */
   warm(entries: readonly Entry[]): void {
     const keys: Buffer[] = [];
+    const names: string[] = [];
     for (const entry of entries) {
       if (entry.type !== EntryType.Normal || entry.data.length === 0) continue;
-      for (const key of this.command(entry).reads) keys.push(key);
+      const { reads, readNames } = this.command(entry);
+      for (let i = 0; i < reads.length; i++) {
+        keys.push(reads[i]);
+        names.push(readNames[i]);
+      }
     }
-    if (keys.length > 0) this.store.warm(keys);
+    if (keys.length > 0) this.store.warm(keys, names);
   }
 
   /** Commands decoded by `warm`, by entry data, until applied. */
@@ -109,9 +115,9 @@ export class CoordinationStateMachine {
       const cmd = decodeCommand(entry.data);
       const reads: Buffer[] = [];
       pushReads(reads, cmd);
-      decoded = { cmd, reads };
+      decoded = { cmd, reads, readNames: reads.map((key) => key.toString('latin1')) };
     } catch {
-      decoded = { cmd: null, reads: [] }; // not a command: its apply answers so
+      decoded = { cmd: null, reads: [], readNames: [] }; // not a command: its apply answers so
     }
     this.decoded.set(entry.data, decoded);
     return decoded;
@@ -122,14 +128,18 @@ export class CoordinationStateMachine {
     const overlay = new Overlay(this.store);
     const commands: Array<{ entry: Entry; cmd: Command | null }> = [];
     const prefetch: Buffer[] = [];
+    const prefetchNames: string[] = [];
     for (const entry of entries) {
       if (entry.type !== EntryType.Normal || entry.data.length === 0) continue;
-      const { cmd, reads } = this.command(entry);
+      const { cmd, reads, readNames } = this.command(entry);
       this.decoded.delete(entry.data);
-      for (const key of reads) prefetch.push(key);
+      for (let i = 0; i < reads.length; i++) {
+        prefetch.push(reads[i]);
+        prefetchNames.push(readNames[i]);
+      }
       commands.push({ entry, cmd });
     }
-    await overlay.prefetch(prefetch);
+    await overlay.prefetch(prefetch, prefetchNames);
     const outcomes = new Map<number, Outcome>();
     const changes: ChangeRecord[] = [];
     const sessions = new Map<string, SessionRecord | null>();
