@@ -22,6 +22,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { HikariClient } from '@hikarikeeper/client';
 import { withCluster } from './lib/cluster';
+import { statTicks, ticksPerSecond } from './lib/cpu';
 import { RaftMeter } from './lib/raft-meter';
 import { integer } from './lib/options';
 import { formatCount, makeTable, renderTable } from './lib/report';
@@ -65,12 +66,10 @@ function threadTicks(pid: number): Map<string, { kind: ThreadKind; ticks: number
   for (const tid of tids) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const name = stat.slice(stat.indexOf('(') + 1, close);
-      const fields = stat.slice(close + 2).split(' ');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       // libuv's pool threads (and V8's helpers) keep the process's name ('node'); RocksDB names its own 'rocksdb:...'.
       const kind: ThreadKind = tid === String(pid) ? 'main' : name === 'node' ? 'pool' : name.startsWith('rocksdb') ? 'rocksdb' : 'other';
-      out.set(tid, { kind, ticks: Number(fields[11]) + Number(fields[12]) });
+      out.set(tid, { kind, ticks: statTicks(stat) });
     } catch {
       // the thread ended meanwhile
     }
@@ -84,9 +83,6 @@ function ticksByKind(before: Map<string, { kind: ThreadKind; ticks: number }>, a
   for (const [tid, a] of after) sums[a.kind] += Math.max(0, a.ticks - (before.get(tid)?.ticks ?? 0));
   return sums;
 }
-
-/** Clock ticks per second of /proc's CPU figures (USER_HZ, 100 on Linux). */
-const TICKS_PER_SECOND = 100;
 
 interface Row {
   process: string;
@@ -133,12 +129,12 @@ async function main(): Promise<void> {
       stop = true;
       await Promise.allSettled(loops);
 
-      const us = (ticks: number) => Math.round((ticks / TICKS_PER_SECOND / Math.max(1, cycles)) * 1e6);
+      const us = (ticks: number) => Math.round((ticks / ticksPerSecond() / Math.max(1, cycles)) * 1e6);
       const rows: Row[] = pids.map(([label]) => {
         const t = ticksByKind(before.get(label)!, after.get(label)!);
         const total = t.main + t.pool + t.rocksdb + t.other;
         const name = label === `n${leaderId}` ? `${label} (leader)` : label;
-        return { process: name, total: us(total), main: us(t.main), pool: us(t.pool), rocksdb: us(t.rocksdb), other: us(t.other), cpuPercent: Math.round((total / TICKS_PER_SECOND / seconds) * 100) };
+        return { process: name, total: us(total), main: us(t.main), pool: us(t.pool), rocksdb: us(t.rocksdb), other: us(t.other), cpuPercent: Math.round((total / ticksPerSecond() / seconds) * 100) };
       });
       const sum = (f: (r: Row) => number) => rows.reduce((a, r) => a + f(r), 0);
       rows.push({ process: 'all', total: sum((r) => r.total), main: sum((r) => r.main), pool: sum((r) => r.pool), rocksdb: sum((r) => r.rocksdb), other: sum((r) => r.other), cpuPercent: sum((r) => r.cpuPercent) });

@@ -10,7 +10,8 @@ import { readFileSync } from 'node:fs';
 
 let clockTicksPerSecond: number | null = null;
 
-function ticksPerSecond(): number {
+/** Clock ticks per second of /proc's CPU figures (CLK_TCK). */
+export function ticksPerSecond(): number {
   if (clockTicksPerSecond === null) {
     try {
       clockTicksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 2000 }).trim()) || 100;
@@ -21,13 +22,17 @@ function ticksPerSecond(): number {
   return clockTicksPerSecond;
 }
 
+/** User + system CPU ticks in a /proc `stat` line (a process's or a thread's). */
+export function statTicks(stat: string): number {
+  // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
 /** User + system CPU seconds of process `pid` so far, or null when it cannot be read. */
 export function processCpuSeconds(pid: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+    return statTicks(readFileSync(`/proc/${pid}/stat`, 'utf8')) / ticksPerSecond();
   } catch {
     return null;
   }
