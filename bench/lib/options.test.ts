@@ -42,4 +42,13 @@ describe('bench command line: systems, keys, workers', () => {
     expect(error(['locks', '--keys', '1,2,3,4,5,6,7,8,9'])).toMatch(/at most 8/);
     expect(error(['locks', '--clients', '4', '--workers', '4'])).toMatch(/same option/);
   });
+
+  test('--rounds: 1 by default, locks and kv only, within [1, 20]', () => {
+    expect(run(['locks']).rounds).toBe(1);
+    expect(run(['kv', '--rounds', '3']).rounds).toBe(3);
+    expect(error(['failover', '--rounds', '2'])).toMatch(/--rounds is for the locks and kv workloads, not failover \(it repeats its kills/);
+    expect(error(['sessions', '--rounds', '1'])).toMatch(/not sessions/);
+    expect(error(['locks', '--rounds', '0'])).toMatch(/--rounds must be an integer in \[1, 20\]/);
+    expect(error(['locks', '--rounds', '21'])).toMatch(/--rounds must be an integer/);
+  });
 });

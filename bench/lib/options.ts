@@ -32,6 +32,9 @@ export const LOCK_KEYS_DEFAULT = [10_000, 4];
 export const LOCK_KEYS_MAX = 1_000_000;
 /** Lock scenarios in one run at most. */
 export const LOCK_SCENARIOS_MAX = 8;
+export const ROUNDS_MAX = 20;
+/** The workloads that take --rounds: comparisons of steady throughput (failover repeats its kills instead). */
+const ROUNDS_WORKLOADS = ['locks', 'kv'];
 
 /**
  * Defaults that differ by workload: discovery has 100 watchers and instances with a 2 s session
@@ -53,6 +56,9 @@ export const USAGE = `usage: npm run bench -- <workload> [options]
   --keys LIST    locks: the keys of each scenario, A first (default ${LOCK_KEYS_DEFAULT.join(',')}); failover: the first one
   --seconds S    measured seconds per phase (default ${SECONDS_DEFAULT}); failover: steady load before each kill (default 5)
   --warmup S     warm-up seconds before each phase (default ${WARMUP_SECONDS_DEFAULT}; locks and kv 10)
+  --rounds N     locks, kv: run the systems N times, interleaved (round 1: each system, round 2: each again, ...),
+                 each round on fresh servers; the table shows the median of the rounds, the range of ops/s and
+                 HikariKeeper's ratio to each peer paired by round (default 1)
   --nodes N      server processes in the cluster (default ${NODES_DEFAULT})
   --out FILE     JSON lines appended here (default bench/results/<workload>.jsonl)
   --cpu-prof DIR run the servers under the V8 CPU profiler; DIR/n<id>.cpuprofile at the end
@@ -96,6 +102,7 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
         instances: { type: 'string' },
         services: { type: 'string' },
         kills: { type: 'string' },
+        rounds: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -125,7 +132,11 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
       kills: integer('kills', values.kills, defaults.kills ?? KILLS_DEFAULT, 1, KILLS_MAX),
       systems: parseSystems(values.systems ?? defaults.systems ?? 'hikari'),
       keys: values.keys === undefined ? LOCK_KEYS_DEFAULT : integerList('keys', values.keys, 1, LOCK_KEYS_MAX, LOCK_SCENARIOS_MAX),
+      rounds: integer('rounds', values.rounds, 1, 1, ROUNDS_MAX),
     };
+    if (values.rounds !== undefined && !ROUNDS_WORKLOADS.includes(workload)) {
+      throw new Error(`--rounds is for the ${ROUNDS_WORKLOADS.join(' and ')} workloads, not ${workload}${workload === 'failover' ? ' (it repeats its kills: --kills)' : ''}`);
+    }
     if (values.systems !== undefined && defaults.systems === undefined) throw new Error(`--systems is for the locks, kv and failover workloads, not ${workload}`);
     for (const name of options.systems) {
       const system = systemNamed(name);

@@ -40,6 +40,8 @@ export interface BenchOptions {
   systems: SystemName[];
   /** Keys of each lock scenario (A, B, ...), in order (locks; failover runs the first). */
   keys: number[];
+  /** Rounds of the comparison (locks, kv): every system runs once per round, interleaved; tables show medians. */
+  rounds: number;
 }
 
 export interface WorkloadContext {

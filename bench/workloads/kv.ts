@@ -18,7 +18,7 @@
 import { tmpdir } from 'node:os';
 import { Chart } from '../lib/chart';
 import { errorCode, PhaseResult, PHASE_COLUMNS, phaseRecord, RAFT_LOOP_COLUMNS, runClosedLoop } from '../lib/closed-loop';
-import { cpuTable, durabilityNotes, forEachSystem, ratioText, SystemRun } from '../lib/comparison';
+import { byRound, cpuTable, durabilityNotes, firstRound, forEachSystem, medianPhase, pairedRatioText, present, rangeText, SystemRun, withRound } from '../lib/comparison';
 import { fileSystemType } from '../lib/cluster';
 import { CpuMeter } from '../lib/cpu';
 import { KvDriver } from '../lib/drivers/types';
@@ -226,15 +226,17 @@ async function runSystem(ctx: WorkloadContext, running: RunningSystem): Promise<
   }
 }
 
-type Row = SystemKv['phases'][number] & { ratio: string };
+type KvPhaseResult = SystemKv['phases'][number];
+/** One phase of one system: the median of its rounds (see medianPhase), with the range and the paired ratio. */
+type Row = KvPhaseResult & { opsRange: string; ratio: string };
 
-function chartOf(rows: readonly Row[], clients: number): Chart {
+function chartOf(rows: readonly Row[], clients: number, rounds: number): Chart {
   const groups = (value: (r: Row) => number) => KV_PHASES.map((phase) => ({
     label: phase,
     values: rows.filter((r) => r.phase === phase).map((r) => ({ system: r.label, value: value(r) })),
   }));
   return {
-    title: `kv: ${clients} clients, ${KV_VALUE_BYTES}-byte values`,
+    title: `kv: ${clients} clients, ${KV_VALUE_BYTES}-byte values${rounds > 1 ? `, median of ${rounds} rounds` : ''}`,
     panels: [
       { title: 'operations per second (higher is better)', format: formatCount, groups: groups((r) => r.opsPerSecond) },
       { title: 'p99 latency, ms (lower is better)', format: formatMs, groups: groups((r) => r.latency.p99Ms) },
@@ -243,38 +245,52 @@ function chartOf(rows: readonly Row[], clients: number): Chart {
 }
 
 async function runWorkload(ctx: WorkloadContext): Promise<WorkloadResult> {
+  const { rounds } = ctx.options;
   const runs: Array<SystemRun<SystemKv>> = await forEachSystem(ctx, (running) => runSystem(ctx, running));
-  const hikari = runs.find((r) => r.system.name === 'hikarikeeper');
-  const rows: Row[] = KV_PHASES.flatMap((phase) => runs.map((r) => {
-    const p = r.result.phases.find((x) => x.phase === phase)!;
-    const own = r.system.name === 'hikarikeeper';
-    return { ...p, ratio: ratioText(hikari?.result.phases.find((x) => x.phase === phase)?.opsPerSecond, p.opsPerSecond, own) };
-  }));
+  const rows: Row[] = KV_PHASES.flatMap((phase) => {
+    const phasesOf = (system: string) => byRound(runs, system, rounds, (r) => r.phases.find((x) => x.phase === phase));
+    const hikari = phasesOf('hikarikeeper');
+    return firstRound(runs).map((r) => {
+      const mine = phasesOf(r.system.name);
+      const ops = present(mine).map((p) => p.opsPerSecond);
+      return {
+        ...medianPhase(present(mine)),
+        opsRange: rangeText(ops, formatCount),
+        ratio: pairedRatioText(hikari.map((p) => p?.opsPerSecond), mine.map((p) => p?.opsPerSecond ?? NaN), r.system.name === 'hikarikeeper'),
+      };
+    });
+  });
+  // Every round's phases (the records), and the same named by their round when there are several (the CPU and Raft loop tables).
+  const perRound = runs.flatMap((r) => r.result.phases.map((p) => ({ ...p, round: r.round })));
+  const named = perRound.map((p) => ({ ...p, phase: withRound(p.phase, p.round, rounds) }));
   const columns: Column<Row>[] = [
     PHASE_COLUMNS[0],
     { header: 'system', align: 'left', value: (r) => r.label },
-    ...PHASE_COLUMNS.slice(1),
+    ...PHASE_COLUMNS.slice(1, 3),
+    ...(rounds > 1 ? [{ header: 'ops/s range', value: (r: Row) => r.opsRange }] : []),
+    ...PHASE_COLUMNS.slice(3),
     { header: 'HikariKeeper / this: ops/s', value: (r) => r.ratio },
   ];
   const tables: Table[] = [
-    makeTable(columns, rows),
-    cpuTable<Row>({ header: 'phase', align: 'left', value: (r) => r.phase }, rows),
+    makeTable(columns, rows, rounds > 1 ? `Median of ${rounds} rounds (every system once per round, interleaved, on fresh servers); latencies: the rounds' median; "ops/s range": lowest–highest round; ratio: the median of the rounds' ratios, each round's HikariKeeper over that round's peer (their range):` : undefined),
+    cpuTable<KvPhaseResult>({ header: 'phase', align: 'left', value: (r) => r.phase }, named),
   ];
-  if (hikari) tables.push(makeTable(RAFT_LOOP_COLUMNS, hikari.result.phases, `HikariKeeper: the leader's Raft loop (${hikari.result.phases[0]?.leader ?? '?'}, from its /metrics) in each measured interval:`));
-  const failures = runs.flatMap((r) => r.result.check.mismatches.map((m) => `${r.system.label}: ${m.path}: expected ${JSON.stringify(m.expected.map((v) => v.replace(/\.+$/, '')))}, got ${JSON.stringify(m.actual.replace(/\.+$/, ''))}`));
-  const errorNotes = rows.filter((p) => p.errors > 0).map((p) => `${p.label} ${p.phase}: errors by code ${JSON.stringify(p.errorCodes)}`);
+  const hikari = named.filter((p) => p.system === 'hikarikeeper');
+  if (hikari.length > 0) tables.push(makeTable(RAFT_LOOP_COLUMNS, hikari, `HikariKeeper: the leader's Raft loop (${hikari[0]?.leader ?? '?'}${rounds > 1 ? ' in round 1' : ''}, from its /metrics) in each measured interval:`));
+  const failures = runs.flatMap((r) => r.result.check.mismatches.map((m) => `${withRound(r.system.label, r.round, rounds)}: ${m.path}: expected ${JSON.stringify(m.expected.map((v) => v.replace(/\.+$/, '')))}, got ${JSON.stringify(m.actual.replace(/\.+$/, ''))}`));
+  const errorNotes = named.filter((p) => p.errors > 0).map((p) => `${p.label} ${p.phase}: errors by code ${JSON.stringify(p.errorCodes)}`);
   return {
     tables,
-    records: rows.map(({ ratio: _ratio, label: _label, ...r }) => phaseRecord(r)),
+    records: perRound.map(({ label: _label, ...r }) => phaseRecord(r)),
     notes: [
-      '"HikariKeeper / this": HikariKeeper\'s ops/s divided by this system\'s, same phase, same run. Linearizable get: HikariKeeper a read index confirmed by the leader; etcd a linearizable Range (its default); ZooKeeper sync() then getData. get-stale: HikariKeeper { stale: true }; etcd a serializable Range; ZooKeeper getData alone.',
+      `"HikariKeeper / this": HikariKeeper's ops/s divided by this system's, same phase, same ${rounds > 1 ? 'round' : 'run'}. Linearizable get: HikariKeeper a read index confirmed by the leader; etcd a linearizable Range (its default); ZooKeeper sync() then getData. get-stale: HikariKeeper { stale: true }; etcd a serializable Range; ZooKeeper getData alone.`,
       'Who pays for durability:',
-      ...durabilityNotes(runs),
-      ...runs.map((r) => `check (${r.system.label}): ${formatCount(r.result.check.checked)} of ${formatCount(r.result.check.keys)} acknowledged keys read back (linearizable): ${r.result.check.mismatchCount === 0 ? 'all hold their last acknowledged value' : `${r.result.check.mismatchCount} MISMATCHES`}`),
+      ...durabilityNotes(firstRound(runs)),
+      ...runs.map((r) => `check (${withRound(r.system.label, r.round, rounds)}): ${formatCount(r.result.check.checked)} of ${formatCount(r.result.check.keys)} acknowledged keys read back (linearizable): ${r.result.check.mismatchCount === 0 ? 'all hold their last acknowledged value' : `${r.result.check.mismatchCount} MISMATCHES`}`),
       ...errorNotes,
     ],
     failures,
-    chart: chartOf(rows, ctx.options.clients),
+    chart: chartOf(rows, ctx.options.clients, rounds),
   };
 }
 

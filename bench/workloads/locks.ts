@@ -19,7 +19,7 @@
  */
 import { Chart } from '../lib/chart';
 import { PhaseResult, RAFT_LOOP_COLUMNS, runClosedLoop } from '../lib/closed-loop';
-import { countsText, cpuTable, durabilityNotes, forEachSystem, ratioText, SystemRun } from '../lib/comparison';
+import { byRound, countsText, cpuTable, durabilityNotes, firstRound, forEachSystem, medianLatency, medianPhase, pairedRatioText, present, rangeText, SystemRun, withRound } from '../lib/comparison';
 import { CpuMeter } from '../lib/cpu';
 import { BenchLockDriver } from '../lib/drivers/types';
 import { LatencyRecorder, LatencySummary } from '../lib/latency';
@@ -148,40 +148,53 @@ async function runSystem(ctx: WorkloadContext, running: RunningSystem): Promise<
   }
 }
 
-type Row = LockPhase & { opsRatio: string; p99Ratio: string; hikari: boolean };
+/** One scenario of one system: the median of its rounds (see medianPhase), with the range and the paired ratios. */
+type Row = LockPhase & { opsRange: string; opsRatio: string; p99Ratio: string; hikari: boolean };
 
-function rowsOf(runs: ReadonlyArray<SystemRun<SystemLocks>>, scenarios: readonly LockScenario[]): Row[] {
+function rowsOf(runs: ReadonlyArray<SystemRun<SystemLocks>>, scenarios: readonly LockScenario[], rounds: number): Row[] {
   return scenarios.flatMap((s) => {
-    const hikari = runs.find((r) => r.system.name === 'hikarikeeper')?.result.phases.find((p) => p.scenario === s.name);
-    return runs.map((r) => {
-      const p = r.result.phases.find((x) => x.scenario === s.name)!;
+    const phasesOf = (system: string) => byRound(runs, system, rounds, (r) => r.phases.find((x) => x.scenario === s.name));
+    const hikari = phasesOf('hikarikeeper');
+    return firstRound(runs).map((r) => {
       const own = r.system.name === 'hikarikeeper';
-      return { ...p, hikari: own, opsRatio: ratioText(hikari?.opsPerSecond, p.opsPerSecond, own), p99Ratio: ratioText(hikari?.acquire.p99Ms, p.acquire.p99Ms, own) };
+      const mine = present(phasesOf(r.system.name));
+      const phase = medianPhase(mine);
+      const acquire = medianLatency(mine.map((p) => p.acquire));
+      const paired = (f: (p: LockPhase) => number) => pairedRatioText(hikari.map((p) => (p ? f(p) : undefined)), phasesOf(r.system.name).map((p) => (p ? f(p) : NaN)), own);
+      return {
+        ...phase, acquire, hikari: own,
+        opsRange: rangeText(mine.map((p) => p.opsPerSecond), formatCount),
+        opsRatio: paired((p) => p.opsPerSecond),
+        p99Ratio: paired((p) => p.acquire.p99Ms),
+      };
     });
   });
 }
 
-const COLUMNS: readonly Column<Row>[] = [
-  { header: 'scenario', align: 'left', value: (r) => `${r.scenario} (keys ${formatCount(r.keys)})` },
-  { header: 'system', align: 'left', value: (r) => r.label },
-  { header: 'workers', value: (r) => String(r.workers) },
-  { header: 'ops/s', value: (r) => formatCount(r.opsPerSecond) },
-  { header: 'acquire p50 ms', value: (r) => formatMs(r.acquire.p50Ms) },
-  { header: 'acquire p99 ms', value: (r) => formatMs(r.acquire.p99Ms) },
-  { header: 'acquire p999 ms', value: (r) => formatMs(r.acquire.p999Ms) },
-  { header: 'cycle p99 ms', value: (r) => formatMs(r.latency.p99Ms) },
-  { header: 'errors', value: (r) => formatCount(r.errors) },
-  { header: 'HikariKeeper / this: ops/s', value: (r) => r.opsRatio },
-  { header: 'acquire p99', value: (r) => r.p99Ratio },
-];
+function columns(rounds: number): Column<Row>[] {
+  return [
+    { header: 'scenario', align: 'left', value: (r) => `${r.scenario} (keys ${formatCount(r.keys)})` },
+    { header: 'system', align: 'left', value: (r) => r.label },
+    { header: 'workers', value: (r) => String(r.workers) },
+    { header: 'ops/s', value: (r) => formatCount(r.opsPerSecond) },
+    ...(rounds > 1 ? [{ header: 'ops/s range', value: (r: Row) => r.opsRange }] : []),
+    { header: 'acquire p50 ms', value: (r) => formatMs(r.acquire.p50Ms) },
+    { header: 'acquire p99 ms', value: (r) => formatMs(r.acquire.p99Ms) },
+    { header: 'acquire p999 ms', value: (r) => formatMs(r.acquire.p999Ms) },
+    { header: 'cycle p99 ms', value: (r) => formatMs(r.latency.p99Ms) },
+    { header: 'errors', value: (r) => formatCount(r.errors) },
+    { header: 'HikariKeeper / this: ops/s', value: (r) => r.opsRatio },
+    { header: 'acquire p99', value: (r) => r.p99Ratio },
+  ];
+}
 
-function chartOf(rows: readonly Row[], scenarios: readonly LockScenario[]): Chart {
+function chartOf(rows: readonly Row[], scenarios: readonly LockScenario[], rounds: number): Chart {
   const groups = (value: (r: Row) => number) => scenarios.map((s) => ({
     label: `${s.name} (${formatCount(s.keys)} keys)`,
     values: rows.filter((r) => r.scenario === s.name).map((r) => ({ system: r.label, value: value(r) })),
   }));
   return {
-    title: `locks: ${rows[0]?.workers ?? 0} workers, acquire + release cycles`,
+    title: `locks: ${rows[0]?.workers ?? 0} workers, acquire + release cycles${rounds > 1 ? `, median of ${rounds} rounds` : ''}`,
     panels: [
       { title: 'lock cycles per second (higher is better)', format: formatCount, groups: groups((r) => r.opsPerSecond) },
       { title: 'acquire p99, ms (lower is better)', format: formatMs, groups: groups((r) => r.acquire.p99Ms) },
@@ -190,34 +203,38 @@ function chartOf(rows: readonly Row[], scenarios: readonly LockScenario[]): Char
 }
 
 async function runWorkload(ctx: WorkloadContext): Promise<WorkloadResult> {
+  const { rounds } = ctx.options;
   const scenarios = lockScenarios(ctx.options.keys);
   const runs = await forEachSystem(ctx, (running) => runSystem(ctx, running));
-  const rows = rowsOf(runs, scenarios);
-  const all = runs.flatMap((r) => r.result.phases);
+  const rows = rowsOf(runs, scenarios, rounds);
+  // Every round's phases (the records), and the same named by their round when there are several (the CPU and Raft loop tables).
+  const perRound = runs.flatMap((r) => r.result.phases.map((p) => ({ ...p, round: r.round })));
+  const all = perRound.map((p) => ({ ...p, scenario: withRound(p.scenario, p.round, rounds), phase: withRound(p.phase, p.round, rounds) }));
   const tables: Table[] = [
-    makeTable(COLUMNS, rows),
+    makeTable(columns(rounds), rows, rounds > 1 ? `Median of ${rounds} rounds (every system once per round, interleaved, on fresh servers); "ops/s range": lowest–highest round; ratios: the median of the rounds' ratios, each round's HikariKeeper over that round's peer (their range):` : undefined),
     cpuTable<LockPhase>({ header: 'scenario', align: 'left', value: (r) => r.scenario }, all),
   ];
-  const hikari = runs.find((r) => r.system.name === 'hikarikeeper');
-  if (hikari) tables.push(makeTable(RAFT_LOOP_COLUMNS, hikari.result.phases, `HikariKeeper: the leader's Raft loop (${hikari.result.phases[0]?.leader ?? '?'}, from its /metrics):`));
-  const violations = runs.flatMap((r) => r.result.ledger.violations.map((v) => `${r.system.label}: ${v}`));
+  const hikari = all.filter((p) => p.system === 'hikarikeeper');
+  if (hikari.length > 0) tables.push(makeTable(RAFT_LOOP_COLUMNS, hikari, `HikariKeeper: the leader's Raft loop (${hikari[0]?.leader ?? '?'}${rounds > 1 ? ' in round 1' : ''}, from its /metrics):`));
+  const violations = runs.flatMap((r) => r.result.ledger.violations.map((v) => `${withRound(r.system.label, r.round, rounds)}: ${v}`));
   const errorNotes = all.filter((p) => p.errors > 0).map((p) => `${p.label} ${p.scenario}: errors by code ${JSON.stringify(p.errorCodes)}`);
+  const grants = firstRound(runs).map((r) => ({ label: r.system.label, count: runs.filter((x) => x.system.name === r.system.name).reduce((a, x) => a + x.result.ledger.grants, 0) }));
   return {
     tables,
-    records: rows.map(({ opsRatio: _o, p99Ratio: _p, hikari: _h, acquire, latency, cpuPercent, ...rest }) => ({
+    records: perRound.map(({ acquire, latency, cpuPercent, ...rest }) => ({
       ...rest, ...latency, acquireP50Ms: acquire.p50Ms, acquireP99Ms: acquire.p99Ms, acquireP999Ms: acquire.p999Ms, cpuPercent,
     })),
     notes: [
-      'op = one acquire + release cycle; ops/s counts cycles. "HikariKeeper / this": HikariKeeper\'s ops/s (resp. acquire p99) divided by this system\'s, same scenario, same run.',
+      `op = one acquire + release cycle; ops/s counts cycles. "HikariKeeper / this": HikariKeeper's ops/s (resp. acquire p99) divided by this system's, same scenario, same ${rounds > 1 ? 'round' : 'run'}.`,
       'Who pays for durability:',
-      ...durabilityNotes(runs),
+      ...durabilityNotes(firstRound(runs)),
       'Locks:',
-      ...runs.map((r) => `- ${r.system.label}: ${r.system.lock}.`),
-      `exclusion check: ${countsText(runs.map((r) => ({ label: r.system.label, count: r.result.ledger.grants })), 'grants')} seen; ${violations.length === 0 ? 'never two holders of one key at once, tokens strictly increasing per key' : `${violations.length} VIOLATIONS`}`,
+      ...firstRound(runs).map((r) => `- ${r.system.label}: ${r.system.lock}.`),
+      `exclusion check: ${countsText(grants, 'grants')} seen${rounds > 1 ? ` over ${rounds} rounds` : ''}; ${violations.length === 0 ? 'never two holders of one key at once, tokens strictly increasing per key' : `${violations.length} VIOLATIONS`}`,
       ...errorNotes,
     ],
     failures: violations,
-    chart: chartOf(rows, scenarios),
+    chart: chartOf(rows, scenarios, rounds),
   };
 }
 
