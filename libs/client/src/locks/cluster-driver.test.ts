@@ -262,6 +262,9 @@ describe('acquire', () => {
     await client.close();
     expect((await waiting).code).toBe(ErrorCode.CANCELLED);
     expect(grant.lost).toBe(true);
+    // Its signal, first read after the loss (it is made on first use), is aborted with the reason.
+    expect(grant.signal.aborted).toBe(true);
+    expect((grant.signal.reason as HikariError).code).toBe(ErrorCode.LOCK_NOT_HELD);
   });
 
   test('bad options are refused with INVALID_ARGUMENT before anything is sent', async () => {

@@ -94,7 +94,9 @@ interface Prepared {
 }
 
 class Grant implements ClusterLockGrant {
-  private readonly controller = new AbortController();
+  /** Made when `signal` is first read: most grants are released without anyone listening. */
+  private controller: AbortController | null = null;
+  private lostReason: HikariError | null = null;
 
   constructor(
     readonly name: string,
@@ -106,15 +108,21 @@ class Grant implements ClusterLockGrant {
   ) {}
 
   get lost(): boolean {
-    return this.controller.signal.aborted;
+    return this.lostReason !== null;
   }
 
   get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.lostReason !== null) this.controller.abort(this.lostReason);
+    }
     return this.controller.signal;
   }
 
   lose(reason: HikariError): void {
-    this.controller.abort(reason);
+    if (this.lostReason !== null) return;
+    this.lostReason = reason;
+    this.controller?.abort(reason);
   }
 }
 
@@ -199,15 +207,13 @@ export class ClusterLockDriver implements LockDriver {
   private async run(request: Prepared): Promise<ClusterLockGrant | null> {
     const epoch = this.epoch;
     const giveUp = new GiveUp(request.name, request.waitMs, request.signal);
-    // Either way out of the wait: the session ends, or the caller gives up.
-    const stop = linkedSignal(epoch.controller.signal, giveUp.signal);
     try {
       const acquiring = this.port.call('lock.acquire', request.args, { timeoutMs: TIMER_MS_MAX, signal: epoch.controller.signal });
       let outcome: OpResult<'lock.acquire'>;
       try {
-        outcome = await untilAborted(acquiring, giveUp.signal);
+        outcome = await giveUp.race(acquiring);
       } catch (error) {
-        if (giveUp.signal.aborted && error === giveUp.signal.reason) {
+        if (giveUp.aborted && error === giveUp.reason) {
           // The write goes on: undo what it did once it is answered, before saying so if that is soon.
           const undone = acquiring.then(
             (late) => this.undo(request.name, late, epoch),
@@ -219,34 +225,39 @@ export class ClusterLockDriver implements LockDriver {
       }
       if (outcome.granted) return this.granted(request, epoch, outcome.token, outcome.ticket, outcome.count);
       if (outcome.ticket === undefined) return null;
-      return await this.waitForGrant(request, epoch, giveUp, stop.signal, outcome.ticket);
+      return await this.waitForGrant(request, epoch, giveUp, outcome.ticket);
     } finally {
-      stop.dispose();
       giveUp.dispose();
     }
   }
 
   /** Step 2: `lock.wait` until the ticket is granted, the caller gives up, or the session ends. */
-  private async waitForGrant(request: Prepared, epoch: Epoch, giveUp: GiveUp, stop: AbortSignal, ticket: number): Promise<ClusterLockGrant> {
+  private async waitForGrant(request: Prepared, epoch: Epoch, giveUp: GiveUp, ticket: number): Promise<ClusterLockGrant> {
     const { name } = request;
     const timeoutMs = this.port.waitChunkMs ?? LOCK_WAIT_CHUNK_MS;
-    for (;;) {
-      let token: number;
-      try {
-        ({ token } = await this.port.call('lock.wait', { name, ticket }, { timeoutMs, signal: stop }));
-      } catch (error) {
-        const ended = this.sessionError(epoch, name);
-        if (ended !== null) throw ended;
-        if (giveUp.signal.aborted) {
-          await settledWithin(this.cancel(name, ticket, epoch), this.port.timeoutMs);
-          throw giveUp.signal.reason;
+    // Either way out of the wait: the session ends, or the caller gives up.
+    const stop = linkedSignal(epoch.controller.signal, giveUp.signal);
+    try {
+      for (;;) {
+        let token: number;
+        try {
+          ({ token } = await this.port.call('lock.wait', { name, ticket }, { timeoutMs, signal: stop.signal }));
+        } catch (error) {
+          const ended = this.sessionError(epoch, name);
+          if (ended !== null) throw ended;
+          if (giveUp.aborted) {
+            await settledWithin(this.cancel(name, ticket, epoch), this.port.timeoutMs);
+            throw giveUp.reason;
+          }
+          if (HikariError.is(error, ErrorCode.TIMEOUT)) continue; // a chunk passed, or no node answered: still queued
+          if (HikariError.is(error, ErrorCode.LOCK_NOT_HELD)) throw ticketDropped(name, ticket, this.port.sessionId(), error);
+          void this.cancel(name, ticket, epoch); // anything else: leave the queue, and say why
+          throw error;
         }
-        if (HikariError.is(error, ErrorCode.TIMEOUT)) continue; // a chunk passed, or no node answered: still queued
-        if (HikariError.is(error, ErrorCode.LOCK_NOT_HELD)) throw ticketDropped(name, ticket, this.port.sessionId(), error);
-        void this.cancel(name, ticket, epoch); // anything else: leave the queue, and say why
-        throw error;
+        return this.granted(request, epoch, token, ticket, 1);
       }
-      return this.granted(request, epoch, token, ticket, 1);
+    } finally {
+      stop.dispose();
     }
   }
 
@@ -337,33 +348,80 @@ export class ClusterLockDriver implements LockDriver {
 }
 
 /**
- * The caller's way out of a wait: `waitMs` passed (LOCK_TIMEOUT) or `signal` aborted (CANCELLED).
- * Its own `signal` aborts then, with that error as the reason.
+ * The caller's way out of a wait: `waitMs` passed (LOCK_TIMEOUT) or `signal` aborted (CANCELLED),
+ * with that error as the reason. Plain fields, not an AbortController, on the hot path (an acquire
+ * granted at once): the `signal` is made only for a ticket's wait, which hands it to its calls.
  */
 class GiveUp {
-  private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout | null = null;
   private detach: (() => void) | null = null;
+  private why: HikariError | null = null;
+  private controller: AbortController | null = null;
+  /** The pending `race`'s rejection, called when the caller gives up. */
+  private onGiveUp: ((reason: HikariError) => void) | null = null;
 
   constructor(name: string, waitMs: number | undefined, signal: AbortSignal | undefined) {
     if (waitMs !== undefined && waitMs > 0) {
-      this.timer = setTimeout(() => this.controller.abort(lockTimeout(name, waitMs)), waitMs);
+      this.timer = setTimeout(() => this.giveUp(lockTimeout(name, waitMs)), waitMs);
     }
     if (signal !== undefined) {
-      const onAbort = (): void => this.controller.abort(cancelled(name, signal.reason));
+      const onAbort = (): void => this.giveUp(cancelled(name, signal.reason));
       signal.addEventListener('abort', onAbort, { once: true });
       this.detach = () => signal.removeEventListener('abort', onAbort);
     }
   }
 
+  get aborted(): boolean {
+    return this.why !== null;
+  }
+
+  /** The error to throw once given up (null before). */
+  get reason(): HikariError | null {
+    return this.why;
+  }
+
+  /** Aborts (with `reason`) when the caller gives up. */
   get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.why !== null) this.controller.abort(this.why);
+    }
     return this.controller.signal;
+  }
+
+  /** `promise`, or a rejection with the reason as soon as the caller gives up (the promise goes on). One at a time. */
+  race<T>(promise: Promise<T>): Promise<T> {
+    if (this.why !== null) return Promise.reject(this.why);
+    if (this.timer === null && this.detach === null) return promise; // nothing can give up
+    return new Promise<T>((resolve, reject) => {
+      this.onGiveUp = reject;
+      promise.then(
+        (value) => {
+          this.onGiveUp = null;
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.onGiveUp = null;
+          reject(error);
+        },
+      );
+    });
   }
 
   dispose(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.detach?.();
     this.detach = null;
+    this.onGiveUp = null;
+  }
+
+  private giveUp(reason: HikariError): void {
+    if (this.why !== null) return;
+    this.why = reason;
+    this.controller?.abort(reason);
+    const reject = this.onGiveUp;
+    this.onGiveUp = null;
+    reject?.(reason);
   }
 }
 
@@ -383,25 +441,6 @@ function linkedSignal(a: AbortSignal, b: AbortSignal): { signal: AbortSignal; di
       b.removeEventListener('abort', fromB);
     },
   };
-}
-
-/** `promise`, or a rejection with `signal.reason` as soon as it aborts (the promise goes on). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /** Resolves when `promise` settles or after `ms`, whichever comes first. */
