@@ -50,5 +50,7 @@ describe('bench command line: systems, keys, workers', () => {
     expect(error(['sessions', '--rounds', '1'])).toMatch(/not sessions/);
     expect(error(['locks', '--rounds', '0'])).toMatch(/--rounds must be an integer in \[1, 20\]/);
     expect(error(['locks', '--rounds', '21'])).toMatch(/--rounds must be an integer/);
+    expect(error(['locks', '--rounds', '2', '--cpu-prof', '/tmp/p'])).toMatch(/--cpu-prof profiles one run/);
+    expect(run(['locks', '--rounds', '1', '--cpu-prof', '/tmp/p']).cpuProfileDir).toBe('/tmp/p');
   });
 });

@@ -137,6 +137,9 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
     if (values.rounds !== undefined && !ROUNDS_WORKLOADS.includes(workload)) {
       throw new Error(`--rounds is for the ${ROUNDS_WORKLOADS.join(' and ')} workloads, not ${workload}${workload === 'failover' ? ' (it repeats its kills: --kills)' : ''}`);
     }
+    if (options.rounds > 1 && options.cpuProfileDir !== null) {
+      throw new Error('--cpu-prof profiles one run of each system (every round would write the same files): give it without --rounds');
+    }
     if (values.systems !== undefined && defaults.systems === undefined) throw new Error(`--systems is for the locks, kv and failover workloads, not ${workload}`);
     for (const name of options.systems) {
       const system = systemNamed(name);
