@@ -1,6 +1,7 @@
 import { MemoryBatch, MemoryStateStore } from './state-store';
 import { StateCache } from './state-cache';
-import { lockKey, sessionKey, statKey, childKey } from './keys';
+import { lockKey, sessionKey, statKey, childKey, dedupKey } from './keys';
+import { DEDUP_READ_AHEAD, DEDUP_SLOTS, dedupReadAhead } from './state-machine';
 
 /** A store whose reads can be held back, to interleave a read with a write. */
 class SlowStore extends MemoryStateStore {
@@ -246,5 +247,48 @@ describe('StateCache', () => {
     expect(cache.size).toBe(0);
     await cache.getMany([lockKey('L')]);
     expect(store.reads).toBe(1);
+  });
+
+  describe('read-ahead (a dedup slot that misses brings its next slots)', () => {
+    it('names the next DEDUP_READ_AHEAD slots of the same client, wrapping at DEDUP_SLOTS; other keys none', () => {
+      const names = dedupReadAhead(dedupKey('client-é', DEDUP_SLOTS - 2).toString('latin1'))!;
+      expect(names).toHaveLength(DEDUP_READ_AHEAD);
+      expect(names.slice(0, 3)).toEqual([DEDUP_SLOTS - 1, 0, 1].map((s) => dedupKey('client-é', s).toString('latin1')));
+      expect(dedupReadAhead(lockKey('L').toString('latin1'))).toBeNull();
+    });
+
+    it('warm reads them with the miss, in one read; they answer from memory, present or absent, and count as read-ahead, not misses', async () => {
+      const store = new SlowStore();
+      const cache = new StateCache(store, undefined, dedupReadAhead);
+      write(store, cache, [[dedupKey('c', 3), Buffer.from('kept')]]);
+      cache.warm([dedupKey('c', 1)]);
+      while (cache.warming > 0) await new Promise((r) => setImmediate(r));
+      expect(store.reads).toBe(1);
+      expect(cache.misses).toBe(1);
+      expect(cache.readAheads).toBe(DEDUP_READ_AHEAD - 1); // slot 3 was cached already (its batch put it there)
+      const next = Array.from({ length: DEDUP_READ_AHEAD }, (_, j) => dedupKey('c', 2 + j));
+      const values = await cache.getMany(next);
+      expect(values[1]!.toString()).toBe('kept');
+      expect(values.filter((v) => v !== undefined)).toHaveLength(1);
+      expect(store.reads).toBe(1);
+      await cache.getMany([dedupKey('c', 2 + DEDUP_READ_AHEAD)]); // past the window: a miss again
+      expect(store.reads).toBe(2);
+    });
+
+    it('a read-ahead answer never replaces a value a batch staged meanwhile', async () => {
+      const store = new SlowStore();
+      const cache = new StateCache(store, undefined, dedupReadAhead);
+      const { reading, open } = await heldRead(store, cache, dedupKey('c', 1));
+      const staged = cache.staged([[dedupKey('c', 2).toString('latin1'), Buffer.from('new')]]);
+      open();
+      await reading;
+      expect((await cache.getMany([dedupKey('c', 2)]))[0]!.toString()).toBe('new');
+      const batch = new MemoryBatch();
+      batch.put(dedupKey('c', 2), Buffer.from('new'));
+      store.write(batch);
+      cache.written(staged);
+      expect((await cache.getMany([dedupKey('c', 2)]))[0]!.toString()).toBe('new');
+      expect(store.reads).toBe(1);
+    });
   });
 });

@@ -19,6 +19,11 @@
  * (see CoordinationStateMachine.warm): the misses are read while the entries are being replicated,
  * and the apply, which waits for its reads, finds them in memory.
  *
+ * Read-ahead. A key that misses may bring its likely successors along in the same read (one trip to
+ * the thread pool): the owner passes `readAhead`, which names them (the state machine names a
+ * client's next dedup slots — each write uses the next slot, and an unused slot is absent, which
+ * the cache then knows without asking the store again). They fill the cache like any read.
+ *
  * Eviction is CLOCK (second chance), not strict LRU: a hit only marks its entry referenced; when the
  * budget is exceeded the oldest entry goes unless it was referenced since it last came round, in
  * which case it is unmarked and moved to the back. A hit thus costs one Map lookup — keeping a Map in
@@ -47,6 +52,9 @@ const ENTRY_OVERHEAD_BYTES = 64;
 const CACHED_PREFIXES = new Set<number>([
   StateKey.Stat, StateKey.Data, StateKey.Session, StateKey.Dedup, StateKey.Lock, StateKey.FenceCounter,
 ]);
+
+/** Keys (latin1) worth reading along with a key that missed (latin1), or null: see Read-ahead. Must be cached keys. */
+export type ReadAhead = (missed: string) => readonly string[] | null;
 
 /** Is this key's record cached (a point-read prefix)? */
 export function isCachedKey(key: string): boolean {
@@ -81,10 +89,13 @@ export class StateCache implements StateReader {
   private removals = 0;
   hits = 0;
   misses = 0;
+  /** Keys read only as read-ahead of a miss (not counted in `misses`). */
+  readAheads = 0;
 
   constructor(
     private readonly store: StateReader,
     private readonly bytesMax: number = STATE_CACHE_BYTES_DEFAULT,
+    private readonly readAhead: ReadAhead | null = null,
   ) {}
 
   get size(): number {
@@ -110,7 +121,10 @@ export class StateCache implements StateReader {
       out[i] = slot.value ?? undefined;
     }
     if (missing === null) return out;
-    const values = await this.load(missing.map((i) => keys[i]), latin1 === undefined ? undefined : missing.map((i) => latin1[i]));
+    const missKeys = missing.map((i) => keys[i]);
+    const missNames = missing.map((i) => (latin1 !== undefined ? latin1[i] : keys[i].toString('latin1')));
+    if (this.readAhead !== null) this.addReadAhead(missKeys, missNames, new Set(missNames), Infinity);
+    const values = await this.load(missKeys, missNames, missing.length);
     for (let j = 0; j < missing.length; j++) out[missing[j]] = values[j];
     return out;
   }
@@ -132,19 +146,38 @@ export class StateCache implements StateReader {
       names.push(k);
     }
     if (missing.length === 0) return;
+    const missed = missing.length;
+    if (this.readAhead !== null) this.addReadAhead(missing, names, seen, WARM_KEYS_MAX);
     this.warming++;
-    this.load(missing, names).then(
+    this.load(missing, names, missed).then(
       () => this.warming--,
       () => this.warming--,
     );
+  }
+
+  /** Appends to `keys`/`names` the read-ahead of the missing keys among them that are neither cached nor in `seen` (up to `max` keys in all). */
+  private addReadAhead(keys: Buffer[], names: string[], seen: Set<string>, max: number): void {
+    const missed = names.length;
+    for (let i = 0; i < missed && names.length < max; i++) {
+      const more = this.readAhead!(names[i]);
+      if (more === null) continue;
+      for (const k of more) {
+        if (names.length >= max) break;
+        if (this.entries.has(k) || seen.has(k)) continue;
+        seen.add(k);
+        keys.push(Buffer.from(k, 'latin1'));
+        names.push(k);
+      }
+    }
   }
 
   /** Warm-up reads in flight. */
   warming = 0;
 
   /** Reads `keys` from the store and fills the cache with them where that is safe (see Coherence). */
-  private async load(keys: readonly Buffer[], latin1: readonly string[] | undefined): Promise<Array<Buffer | undefined>> {
-    this.misses += keys.length;
+  private async load(keys: readonly Buffer[], latin1: readonly string[] | undefined, missed = keys.length): Promise<Array<Buffer | undefined>> {
+    this.misses += missed;
+    this.readAheads += keys.length - missed;
     const removals = this.removals;
     const values = await this.store.getMany(keys);
     const fill = removals === this.removals;

@@ -3,7 +3,7 @@ import {
   CHILDREN_DATA_PAGE_BYTES_MAX, CHILDREN_PAGE_DEFAULT, ChildrenResult, errorToWire, ExistsResult, GetResult, HikariError, MultiResult, ROOT_PATH,
 } from '@hikarikeeper/protocol';
 import { Command, decodeCommand, Outcome } from './commands';
-import { childKey, childNameOf, childrenRange, dataKey, dedupKey, fenceCounterKey, lockKey, SESSION_RANGE, sessionIdOf, sessionKey, statKey } from './keys';
+import { childKey, childNameOf, childrenRange, dataKey, dedupKey, fenceCounterKey, lockKey, SESSION_RANGE, sessionIdOf, sessionKey, StateKey, statKey } from './keys';
 import { applyLock, decodeLock } from './locks';
 import { applyAuth, AuthChange } from './auth';
 import type { LockRecord, TicketEvent } from './lock-rules';
@@ -21,6 +21,26 @@ import { StateCache, STATE_CACHE_BYTES_DEFAULT } from './state-cache';
  * finds its first outcome.
  */
 export const DEDUP_SLOTS = 256;
+
+/**
+ * A client's dedup slot that misses the cache brings this many of its next slots along (state-cache.ts,
+ * Read-ahead): its next writes use them, and on a young client they are absent — which the cache
+ * then knows — so that a client's first DEDUP_SLOTS writes cost a read every this many, not each.
+ */
+export const DEDUP_READ_AHEAD = 32;
+
+/** The read-ahead of a state key (latin1) that missed the cache: a dedup slot's next slots. */
+export function dedupReadAhead(missed: string): string[] | null {
+  if (missed.charCodeAt(0) !== StateKey.Dedup || missed.length < 4) return null;
+  const prefix = missed.slice(0, -2); // 0x15 + client id + 0x00
+  const slot = (missed.charCodeAt(missed.length - 2) << 8) | missed.charCodeAt(missed.length - 1);
+  const out: string[] = new Array(DEDUP_READ_AHEAD);
+  for (let j = 1; j <= DEDUP_READ_AHEAD; j++) {
+    const next = (slot + j) % DEDUP_SLOTS;
+    out[j - 1] = prefix + String.fromCharCode(next >> 8, next & 0xff);
+  }
+  return out;
+}
 
 /** What applying a batch produced: an outcome per command entry, the changes (for watches), the sessions written. */
 export interface BatchResult {
@@ -65,7 +85,7 @@ export class CoordinationStateMachine {
   private readonly store: StateCache;
 
   constructor(store: StateReader, cacheBytes: number = STATE_CACHE_BYTES_DEFAULT) {
-    this.store = new StateCache(store, cacheBytes);
+    this.store = new StateCache(store, cacheBytes, dedupReadAhead);
   }
 
   /** The batch `result` came from is now in the store (batches are written in the order they were applied). */
