@@ -5,6 +5,7 @@ import { CONNECTIONS_PER_ADDRESS_MAX_DEFAULT } from './api/connection-limits';
 import { checkCertSubject } from './auth/grants';
 import { checkBootstrapToken } from './auth/tokens';
 import type { TlsFiles } from './auth/tls';
+import { CLIENT_RETENTION_MS_DEFAULT, CLIENT_RETENTION_MS_MAX, CLIENT_RETENTION_MS_MIN } from './sessions/client-expiry';
 
 /** Everything a server process needs. Flags override environment variables, which override the file. */
 export interface ServerConfig {
@@ -39,6 +40,8 @@ export interface ServerConfig {
   adminCerts: string[];
   /** Client connections accepted from one address. */
   connectionsPerAddress: number;
+  /** How long the outcomes of a client's writes are kept after its last write (for retries); then they are forgotten. */
+  clientRetentionMs: number;
 }
 
 export const DEFAULT_CONFIG: Omit<ServerConfig, 'cluster'> = {
@@ -60,6 +63,7 @@ export const DEFAULT_CONFIG: Omit<ServerConfig, 'cluster'> = {
   adminToken: null,
   adminCerts: [],
   connectionsPerAddress: CONNECTIONS_PER_ADDRESS_MAX_DEFAULT,
+  clientRetentionMs: CLIENT_RETENTION_MS_DEFAULT,
 };
 
 /** Parses `1=127.0.0.1:7801/127.0.0.1:7701,2=...` (peer address / client address per member). */
@@ -88,6 +92,7 @@ const ENV: Record<string, RawKey> = {
   HIKARI_TLS_CERT: 'tlsCert', HIKARI_TLS_KEY: 'tlsKey', HIKARI_TLS_CA: 'tlsCa', HIKARI_TLS_CLIENT_CA: 'tlsClientCa',
   HIKARI_ADMIN_TLS: 'adminTls', HIKARI_AUTH: 'auth', HIKARI_ADMIN_TOKEN: 'adminToken', HIKARI_ADMIN_TOKEN_FILE: 'adminTokenFile',
   HIKARI_ADMIN_CERTS: 'adminCerts', HIKARI_CONNECTIONS_PER_ADDRESS: 'connectionsPerAddress',
+  HIKARI_CLIENT_RETENTION_MS: 'clientRetentionMs',
 };
 
 /** Merges file, environment and flags (in rising precedence) over the defaults, and validates. */
@@ -137,6 +142,7 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv, configFile?: s
     dataBytesMax: int('dataBytesMax', 1, DATA_BYTES_MAX_CEILING), logLevel: str('logLevel'),
     tls, adminTls: onOffAuto('adminTls', raw.adminTls, tls !== null), auth, adminToken, adminCerts,
     connectionsPerAddress: int('connectionsPerAddress', 1, 1_000_000),
+    clientRetentionMs: int('clientRetentionMs', CLIENT_RETENTION_MS_MIN, CLIENT_RETENTION_MS_MAX),
   };
 }
 

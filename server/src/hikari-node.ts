@@ -27,6 +27,7 @@ import { AccessGuard } from './auth/guard';
 import { hashSecret } from './auth/tokens';
 import { clientListenerOptions, loadTlsMaterial, peerTlsOf } from './auth/tls';
 import { AuthApi } from './admin/auth-api';
+import { ClientExpiry } from './sessions/client-expiry';
 import { TLS_HANDSHAKE_TIMEOUT_MS } from './api/connection-limits';
 
 /** Randomness for election timeouts, from the OS (the simulator injects a seeded one instead). */
@@ -46,6 +47,7 @@ export class HikariNode {
     private readonly log: Logger,
     readonly addresses: { client: string; admin: string; peer: string },
     private readonly sessions: SessionManager,
+    private readonly clientExpiry: ClientExpiry,
   ) {}
 
   static async start(config: ServerConfig, log: Logger, clock: Clock = systemClock): Promise<HikariNode> {
@@ -75,6 +77,9 @@ export class HikariNode {
     const failures = new Counter({ name: 'hikari_client_request_errors_total', help: 'Failed client requests by operation and code', labelNames: ['op', 'code'], registers: [registry] });
     const latency = new Histogram({ name: 'hikari_client_request_seconds', help: 'Client request latency by operation', labelNames: ['op'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] });
     const sessions = new SessionManager(runtime, clock, log);
+    const clientExpiry = new ClientExpiry({
+      isLeader: () => runtime.isLeader(), propose: (cmd) => runtime.propose(cmd), scanClients: (after, max) => sm.scanClients(after, max),
+    }, clock, log, config.clientRetentionMs);
     sessions.load(await sm.loadSessions());
     const watches = new WatchHub(runtime.applied);
     const bindings = new SessionBindingTable();
@@ -99,6 +104,7 @@ export class HikariNode {
     new Gauge({ name: 'hikari_state_cache_bytes', help: 'Bytes of state records cached in memory', registers: [registry], collect() { this.set(sm.cacheStats.bytes); } });
     new Gauge({ name: 'hikari_state_cache_hits', help: 'State record reads answered from memory (since start)', registers: [registry], collect() { this.set(sm.cacheStats.hits); } });
     new Gauge({ name: 'hikari_state_cache_misses', help: 'State record reads that went to RocksDB (since start)', registers: [registry], collect() { this.set(sm.cacheStats.misses); } });
+    new Gauge({ name: 'hikari_clients_forgotten', help: 'Idle clients whose write outcomes this node\'s sweeps forgot (since start; leader only)', registers: [registry], collect() { this.set(clientExpiry.forgotten); } });
     new Gauge({ name: 'hikari_lock_waits', help: 'lock.wait requests held by this node', registers: [registry], collect() { this.set(tickets.size); } });
     new Gauge({ name: 'hikari_watches', help: 'Watches served by this node', registers: [registry], collect() { this.set(watches.watchCount); } });
     const limitsExceeded = new Counter({ name: 'hikari_client_limit_exceeded_total', help: 'Client requests or connections refused over a limit, by limit', labelNames: ['limit'], registers: [registry] });
@@ -144,13 +150,14 @@ export class HikariNode {
     };
     await runtime.start(config.cluster);
     sessions.start();
+    clientExpiry.start();
     const c = parseHostPort(config.clientAddress);
     const a = parseHostPort(config.adminAddress);
     const boundClient = await clients.listen(c.host, c.port);
     const boundAdmin = await admin.listen(a.host, a.port);
     const addresses = { client: `${boundClient.host}:${boundClient.port}`, admin: `${boundAdmin.host}:${boundAdmin.port}`, peer: config.peerAddress };
     log.info({ id: config.id, ...addresses, dataDir: config.dataDir, tls: tls !== null, adminTls: tls !== null && config.adminTls, auth: config.auth }, 'node started');
-    return new HikariNode(config, runtime, store, clients, admin, log, addresses, sessions);
+    return new HikariNode(config, runtime, store, clients, admin, log, addresses, sessions, clientExpiry);
   }
 
   /**
@@ -164,6 +171,7 @@ export class HikariNode {
     }
     await this.clients.close();
     this.sessions.stop();
+    this.clientExpiry.stop();
     await this.runtime.stop();
     await this.admin.close();
     await this.store.close();

@@ -34,6 +34,7 @@ async function main(): Promise<void> {
     .option('--admin-token-file <file>', 'a file holding the bootstrap admin token (or set HIKARI_ADMIN_TOKEN) [HIKARI_ADMIN_TOKEN_FILE]')
     .option('--admin-certs <subjects>', 'client certificate subjects (CN) that are admins, comma separated [HIKARI_ADMIN_CERTS]')
     .option('--connections-per-address <n>', 'client connections accepted from one address (default 1024) [HIKARI_CONNECTIONS_PER_ADDRESS]')
+    .option('--client-retention-ms <ms>', 'keep a client\'s write outcomes (for retries) this long after its last write (default 24 h) [HIKARI_CLIENT_RETENTION_MS]')
     .option('--config <file>', 'a JSON file with the same settings (camelCase keys)');
   program.parse(process.argv);
   const o = program.opts<Record<string, string | boolean | undefined>>();
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
       adminAddress: o.adminAddress, cluster: o.cluster, join: o.join, tickMs: o.tickMs, snapshotEvery: o.snapshotEvery, logLevel: o.logLevel,
       electionTicks: o.electionTicks, dataBytesMax: o.dataBytesMax, tlsCert: o.tlsCert, tlsKey: o.tlsKey, tlsCa: o.tlsCa,
       tlsClientCa: o.tlsClientCa, adminTls: o.adminTls, auth: o.auth, adminTokenFile: o.adminTokenFile, adminCerts: o.adminCerts,
-      connectionsPerAddress: o.connectionsPerAddress,
+      connectionsPerAddress: o.connectionsPerAddress, clientRetentionMs: o.clientRetentionMs,
     }, process.env, o.config as string | undefined);
   } catch (e) {
     console.error(`hikari-server: ${e instanceof HikariError ? e.message : String(e)}`);

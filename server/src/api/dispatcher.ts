@@ -217,7 +217,7 @@ export class Dispatcher {
     if (cmd.k === 'lock') {
       if (cmd.sid === undefined) throw new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: 'locks need a session: open one first' });
     }
-    if (cmd.k !== 'session' && cmd.k !== 'auth') {
+    if (cmd.k !== 'session' && cmd.k !== 'auth' && cmd.k !== 'clients') {
       if (cmd.s === undefined) delete cmd.s;
       if (cmd.sid === undefined) delete cmd.sid;
       if (cmd.c === undefined) delete cmd.c;

@@ -2,6 +2,7 @@ import type { MultiOp, WireError } from '@hikarikeeper/protocol';
 import { pack, unpack } from './packer';
 import type { LockCommand } from './locks';
 import type { AuthCommand } from './auth';
+import type { ClientsCommand } from './clients';
 
 /**
  * A replicated command: what one log entry asks the state machine to do. Everything the apply
@@ -13,7 +14,8 @@ export type Command =
   | { k: 'multi'; ops: MultiOp[]; c?: string; s?: number; t: number; sid?: string }
   | SessionCommand
   | LockCommand
-  | AuthCommand;
+  | AuthCommand
+  | ClientsCommand;
 
 /**
  * Session commands, proposed by the leader. `t` is the leader's clock: renewals and extensions

@@ -9,7 +9,7 @@
  * | 0x11   | 0x11 + parent path + 0x00 + name      | empty: the children index                   |
  * | 0x14   | 0x14 + path                           | node data (kept apart: a parent's stat      |
  * |        |                                       | changes with every child, its data does not)|
- * | 0x15   | 0x15 + client id + 0x00 + slot (u16)  | dedup slot: [seq, outcome] of a client write|
+ * | 0x15   | 0x15 + client id + 0x00 + slot (u16)  | dedup slot: [seq, outcome, t] of a write    |
  * | 0x16   | 0x16                                  | applied position: [index, term]             |
  * | 0x17   | 0x17                                  | membership as of the applied index          |
  * | 0x18   | 0x18 + node id (u32)                  | a member's addresses: [peer, client]        |
@@ -118,6 +118,17 @@ export function childrenRange(parent: string): { gte: Buffer; lt: Buffer } {
 export function childNameOf(parent: string, key: Buffer): string {
   return key.subarray(1 + Buffer.byteLength(parent, 'utf8') + 1).toString('utf8');
 }
+
+/** Every dedup slot of every client. */
+export const DEDUP_RANGE = { gte: Buffer.from([StateKey.Dedup]), lt: Buffer.from([StateKey.Dedup + 1]) } as const;
+
+/** The key range of one client's dedup slots. */
+export function dedupRange(clientId: string): { gte: Buffer; lt: Buffer } {
+  return { gte: prefixed(StateKey.Dedup, `${clientId}\u0000`), lt: prefixed(StateKey.Dedup, `${clientId}\u0001`) };
+}
+
+/** The client id of a dedup slot key. */
+export const dedupClientOf = (key: Buffer): string => key.subarray(1, key.length - 3).toString('utf8');
 
 export function dedupKey(clientId: string, slot: number): Buffer {
   const body = Buffer.from(clientId, 'utf8');

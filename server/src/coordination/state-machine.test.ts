@@ -175,6 +175,38 @@ describe.each([
     expect(errorCode(stale)).toBe(ErrorCode.INVALID_ARGUMENT);
   });
 
+  test('forget: an idle client\'s slots all go, a client with one recent slot keeps all, a retry after forget applies anew', async () => {
+    await h.apply([create('/f')]);
+    const write = (c: string, s: number, t: number, path = `/f/${c}-${s}`) => ns({ op: 'create', path, data: bytes(''), mode: 'persistent' }, { c, s, t });
+    await h.apply([write('x', 1, 1000), write('x', 2, 1000), write('x2', 1, 1000), write('y', 1, 1000), write('y', 2, 5000)]);
+    expect((await h.apply([write('x', 1, 1000)]))[0]).toEqual({ ok: true, value: expect.anything() }); // remembered: answered as the first time
+    const [out] = await h.apply([{ k: 'clients', op: 'forget', ids: ['x', 'y', 'nobody'], before: 3000, t: 6000 }]);
+    expect(out).toEqual({ ok: true, value: { forgotten: ['x'] } });
+    // 'x2' (a longer id with x as prefix) was not listed and is untouched; y keeps both slots.
+    expect((await h.sm.scanClients(null, 100)).clients).toEqual([{ id: 'x2', slots: 1, newest: 1000 }, { id: 'y', slots: 2, newest: 5000 }]);
+    expect(errorCode((await h.apply([write('x', 1, 7000)]))[0])).toBe(ErrorCode.NODE_EXISTS); // applied anew
+    expect((await h.apply([write('y', 1, 7000)]))[0].ok).toBe(true); // still remembered
+  });
+
+  test('forget with bad arguments fails with a coded error and changes nothing', async () => {
+    await h.apply([ns({ op: 'create', path: '/g', data: bytes(''), mode: 'persistent' }, { c: 'z', s: 1, t: 1 })]);
+    const before = await h.dump();
+    for (const bad of [{ ids: 'z' }, { ids: [] as string[], before: 'soon' }, { ids: Array.from({ length: 1001 }, (_, i) => `c${i}`) }, { ids: [''] }]) {
+      const [out] = await h.apply([{ k: 'clients', op: 'forget', ids: ['z'], before: 10, t: 20, ...bad } as unknown as Command]);
+      expect(errorCode(out)).toBe(ErrorCode.INVALID_ARGUMENT);
+    }
+    expect(await h.dump()).toEqual(before);
+  });
+
+  test('scanClients pages by whole clients, in id order, and resumes after the last one', async () => {
+    const cmds: Command[] = [];
+    for (const c of ['a', 'b', 'c']) for (const s of [1, 2]) cmds.push(ns({ op: 'create', path: `/${c}${s}`, data: bytes(''), mode: 'persistent' }, { c, s, t: s * 10 }));
+    await h.apply(cmds);
+    const first = await h.sm.scanClients(null, 3);
+    expect(first).toEqual({ clients: [{ id: 'a', slots: 2, newest: 20 }, { id: 'b', slots: 2, newest: 20 }], next: 'b' });
+    expect(await h.sm.scanClients(first.next, 3)).toEqual({ clients: [{ id: 'c', slots: 2, newest: 20 }], next: null });
+  });
+
   test('a garbage entry fails with a coded error and changes nothing', async () => {
     const before = await h.dump();
     const out = await h.apply([{ k: 'bogus' } as unknown as Command]);

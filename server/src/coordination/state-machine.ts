@@ -3,7 +3,7 @@ import {
   CHILDREN_DATA_PAGE_BYTES_MAX, CHILDREN_PAGE_DEFAULT, ChildrenResult, errorToWire, ExistsResult, GetResult, HikariError, MultiResult, ROOT_PATH,
 } from '@hikarikeeper/protocol';
 import { Command, decodeCommand, Outcome } from './commands';
-import { childKey, childNameOf, childrenRange, dataKey, dedupKey, fenceCounterKey, lockKey, SESSION_RANGE, sessionIdOf, sessionKey, StateKey, statKey } from './keys';
+import { childKey, childNameOf, childrenRange, dataKey, dedupClientOf, dedupKey, dedupRange, DEDUP_RANGE, fenceCounterKey, lockKey, SESSION_RANGE, sessionIdOf, sessionKey, StateKey, statKey } from './keys';
 import { applyLock, decodeLock } from './locks';
 import { applyAuth, AuthChange } from './auth';
 import type { LockRecord, TicketEvent } from './lock-rules';
@@ -14,6 +14,15 @@ import { pack, unpack } from './packer';
 import { decodeRecord, ROOT_RECORD, toStat } from './node-record';
 import type { BatchWriter, StateReader } from './state-store';
 import { StateCache, STATE_CACHE_BYTES_DEFAULT } from './state-cache';
+import { applyClients, slotTime } from './clients';
+
+/** A client's dedup slots, as `scanClients` found them. */
+export interface ClientSlots {
+  readonly id: string;
+  slots: number;
+  /** When its newest slot's write applied (leader's clock, ms). */
+  newest: number;
+}
 
 /**
  * Results remembered per client for deduplication: a ring of this many slots, indexed by sequence
@@ -71,7 +80,7 @@ function pushReads(keys: Buffer[], cmd: Command): void {
     keys.push(lockKey(cmd.name), fenceCounterKey);
     if (cmd.sid !== undefined) keys.push(sessionKey(cmd.sid));
   }
-  if (cmd.k !== 'session' && cmd.k !== 'auth' && cmd.c !== undefined && cmd.s !== undefined) keys.push(dedupKey(cmd.c, cmd.s % DEDUP_SLOTS));
+  if (cmd.k !== 'session' && cmd.k !== 'auth' && cmd.k !== 'clients' && cmd.c !== undefined && cmd.s !== undefined) keys.push(dedupKey(cmd.c, cmd.s % DEDUP_SLOTS));
 }
 
 /**
@@ -177,7 +186,7 @@ export class CoordinationStateMachine {
   private async applyCommand(
     overlay: Overlay, entry: Entry, cmd: Command | null, changes: ChangeRecord[], sessions: Map<string, SessionRecord | null>, tickets: TicketEvent[],
   ): Promise<Outcome> {
-    if (cmd === null || (cmd.k !== 'ns' && cmd.k !== 'multi' && cmd.k !== 'session' && cmd.k !== 'lock')) {
+    if (cmd === null || (cmd.k !== 'ns' && cmd.k !== 'multi' && cmd.k !== 'session' && cmd.k !== 'lock' && cmd.k !== 'clients')) {
       return { ok: false, error: errorToWire(HikariError.invalidArgument('command', `entry ${entry.index} is not a command`)) };
     }
     if (cmd.k === 'session') {
@@ -189,6 +198,17 @@ export class CoordinationStateMachine {
         changes.push(...at.changes);
         tickets.push(...at.tickets);
         for (const [id, r] of at.sessions) sessions.set(id, r);
+        return { ok: true, value };
+      } catch (e) {
+        if (!(e instanceof HikariError)) throw e;
+        return { ok: false, error: errorToWire(e) };
+      }
+    }
+    if (cmd.k === 'clients') {
+      const fork = overlay.fork();
+      try {
+        const value = await applyClients(fork, cmd);
+        overlay.absorb(fork);
         return { ok: true, value };
       } catch (e) {
         if (!(e instanceof HikariError)) throw e;
@@ -235,8 +255,32 @@ export class CoordinationStateMachine {
       if (!(e instanceof HikariError)) throw e; // a bug: stop rather than diverge
       outcome = { ok: false, error: errorToWire(e) };
     }
-    if (dedup) overlay.put(dedup, pack([cmd.s, outcome]));
+    if (dedup) overlay.put(dedup, pack([cmd.s, outcome, cmd.t]));
     return outcome;
+  }
+
+  /**
+   * The clients with dedup slots as applied here, in client id order after `after` (null: from the
+   * first), with the time of each one's newest slot: whole clients only, until `keysMax` slots were
+   * read. `next` is where the next page starts (null: this page reached the end).
+   */
+  async scanClients(after: string | null, keysMax: number): Promise<{ clients: ClientSlots[]; next: string | null }> {
+    const clients: ClientSlots[] = [];
+    let current: ClientSlots | null = null;
+    let keys = 0;
+    const gte = after === null ? DEDUP_RANGE.gte : dedupRange(after).lt;
+    for await (const [key, value] of this.store.iterate({ gte, lt: DEDUP_RANGE.lt })) {
+      const id = dedupClientOf(key);
+      if (current === null || current.id !== id) {
+        if (keys >= keysMax && current !== null) return { clients, next: current.id };
+        current = { id, slots: 0, newest: 0 };
+        clients.push(current);
+      }
+      current.slots++;
+      current.newest = Math.max(current.newest, slotTime(value));
+      keys++;
+    }
+    return { clients, next: null };
   }
 
   /** Every session as applied (to rebuild the in-memory session table at start). */

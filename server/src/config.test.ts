@@ -1,0 +1,22 @@
+import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
+import { resolveConfig } from './config';
+import { CLIENT_RETENTION_MS_DEFAULT, CLIENT_RETENTION_MS_MAX, CLIENT_RETENTION_MS_MIN } from './sessions/client-expiry';
+
+describe('resolveConfig: client retention', () => {
+  test('24 h by default; the environment overrides it, a flag overrides the environment', () => {
+    expect(resolveConfig({}, {}).clientRetentionMs).toBe(CLIENT_RETENTION_MS_DEFAULT);
+    expect(resolveConfig({}, { HIKARI_CLIENT_RETENTION_MS: '60000' }).clientRetentionMs).toBe(60_000);
+    expect(resolveConfig({ clientRetentionMs: '5000' }, { HIKARI_CLIENT_RETENTION_MS: '60000' }).clientRetentionMs).toBe(5_000);
+  });
+
+  test.each([String(CLIENT_RETENTION_MS_MIN - 1), String(CLIENT_RETENTION_MS_MAX + 1), '1.5', 'a day'])('%s is refused with INVALID_ARGUMENT naming the setting', (value) => {
+    let error: unknown;
+    try {
+      resolveConfig({ clientRetentionMs: value }, {});
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(HikariError);
+    expect(error).toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, details: { field: 'clientRetentionMs' } });
+  });
+});

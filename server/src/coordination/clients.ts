@@ -1,0 +1,49 @@
+/**
+ * What the state machine remembers of a client: the outcomes of its last writes, one dedup slot per
+ * sequence number modulo DEDUP_SLOTS (`0x15` + client id + `0x00` + slot: `[seq, outcome, t]`, `t`
+ * the leader's clock when the write applied), so that a write retried with the same (client id, seq)
+ * is answered with its first outcome instead of applying twice.
+ *
+ * Client ids come and go (every SDK instance picks a fresh one unless told otherwise), so slots of
+ * clients that stopped writing are forgotten, or the state would grow with every client that ever
+ * connected: the leader proposes `forget` for clients whose newest slot is older than the cluster's
+ * client retention (ClientExpiry, server/src/sessions/client-expiry.ts), and the apply checks it again
+ * here, from the state alone, so that every replica deletes the same slots. A write retried after
+ * its client was forgotten applies again: the retention (24 h by default) is far longer than any
+ * retry (the SDK gives up on a call at its timeout, 10 s by default).
+ */
+import { HikariError } from '@hikarikeeper/protocol';
+import { dedupRange } from './keys';
+import type { Overlay } from './overlay';
+import { unpack } from './packer';
+
+/** Most client ids in one `forget` entry (each may hold up to DEDUP_SLOTS slots). */
+export const FORGET_CLIENTS_MAX = 1_000;
+
+/** `before`: forget a listed client only if every slot of it is older (leader's clock, ms). */
+export type ClientsCommand = { k: 'clients'; op: 'forget'; ids: string[]; before: number; t: number };
+
+/** The time a slot's write applied (0 for slots written before slots carried one: as old as can be). */
+export function slotTime(value: Buffer): number {
+  const t = unpack<unknown[]>(value)[2];
+  return typeof t === 'number' && Number.isFinite(t) ? t : 0;
+}
+
+/** Deletes the slots of the listed clients whose newest slot is older than `before`; answers which were forgotten. */
+export async function applyClients(o: Overlay, cmd: ClientsCommand): Promise<{ forgotten: string[] }> {
+  if (cmd.op !== 'forget') throw HikariError.invalidArgument('op', `unknown clients operation ${String(cmd.op)}`);
+  if (!Array.isArray(cmd.ids) || cmd.ids.length === 0 || cmd.ids.length > FORGET_CLIENTS_MAX || !cmd.ids.every((id) => typeof id === 'string' && id.length > 0)) {
+    throw HikariError.invalidArgument('ids', `must be 1 to ${FORGET_CLIENTS_MAX} client ids`);
+  }
+  if (typeof cmd.before !== 'number' || !Number.isFinite(cmd.before)) throw HikariError.invalidArgument('before', 'must be a time in ms');
+  const forgotten: string[] = [];
+  for (const id of cmd.ids) {
+    const { gte, lt } = dedupRange(id);
+    const slots = await o.scan(gte, lt);
+    if (slots.length === 0) continue;
+    if (slots.some(([, v]) => slotTime(v) >= cmd.before)) continue;
+    for (const [key] of slots) o.del(key);
+    forgotten.push(id);
+  }
+  return { forgotten };
+}
