@@ -239,6 +239,28 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     for (const c of [a, b, root]) c.socket.destroy();
   });
 
+  test('a client id counts within its principal: another principal naming the same id neither gets its outcomes nor pre-empts its seqs', async () => {
+    await adminCall('PUT', '/v1/auth/roles/rw-all', { grants: [{ scope: 'namespace', access: 'write', prefix: '/' }] });
+    const [tokenA, tokenB] = [await tokenFor('rw-all'), await tokenFor('rw-all')];
+    const leader = t.cluster.node(await t.cluster.waitForLeader());
+    const as = async (token: string) => {
+      const c = await RawConnection.open(leader.client, { ca });
+      const hello = (await c.call(1, 'hello', { protocol: 1, token, clientId: 'shared-client-id' })) as { t: number; r: { clientId: string } };
+      expect(hello.r.clientId).toBe('shared-client-id');
+      return c;
+    };
+    const code = (e: { t: number; e?: { code: string } }) => (e.t === 3 ? e.e!.code : 'ok');
+    const create = (c: RawConnection, id: number, path: string) => c.call(id, 'create', { path, data: Buffer.alloc(0), mode: 'persistent', seq: 1 }) as never;
+    const [a, b] = [await as(tokenA), await as(tokenB)];
+    expect(code(await create(b, 2, '/dedup-of-b'))).toBe('ok');
+    expect(code(await create(a, 2, '/dedup-of-a'))).toBe('ok'); // its own seq 1: applied, not answered with b's outcome
+    expect(code(await create(a, 3, '/dedup-of-a'))).toBe('ok'); // a's retry: answered as the first time
+    const exists = (await a.call(4, 'exists', { path: '/dedup-of-a' })) as { t: number; r: unknown };
+    expect(exists.t).toBe(2);
+    expect(exists.r).not.toBeNull();
+    for (const c of [a, b]) c.socket.destroy();
+  });
+
   test('the README security example runs: a token of role app writes under /app and is refused elsewhere', async () => {
     await adminCall('PUT', '/v1/auth/roles/app', { grants: [{ scope: 'namespace', access: 'write', prefix: '/app' }] });
     await admin.create('/app', '');

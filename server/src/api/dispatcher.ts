@@ -179,12 +179,17 @@ export class Dispatcher {
     }
     // Authenticated before anything is set: a refused hello leaves the connection as it was.
     if (this.guard !== null) conn.principal = await this.guard.authenticate(args.token, conn.certSubject, conn.remote, () => this.runtime.readBarrier());
-    conn.clientId = args.clientId ?? randomUUID();
+    const clientId = args.clientId ?? randomUUID();
+    // Writes are deduplicated by (client id, seq). With authentication on, the client id counts within
+    // its principal: another principal naming the same id (ids may be chosen, hence guessed) gets
+    // slots of its own, and can neither read this client's outcomes nor pre-empt its next seqs.
+    // (U+0001 occurs in neither a client id nor a principal name.)
+    conn.clientId = conn.principal === null ? clientId : `${conn.principal.name}\u0001${clientId}`;
     return {
       protocol: PROTOCOL_VERSION,
       clusterId: this.clusterId,
       nodeId: this.runtime.id,
-      clientId: conn.clientId,
+      clientId,
       sessionId: '',
       sessionTimeoutMs: 0,
       leader: this.runtime.leaderClientAddress(),
