@@ -117,7 +117,7 @@ export class HikariNode {
         unauthenticated: (reason) => unauthenticated.inc({ reason }),
       }, log)
       : null;
-    const dispatcher = new Dispatcher(runtime, sm, clock, config.clusterId, requestLimits({ dataBytesMax: config.dataBytesMax }), sessions, watches, bindings, tickets, guard);
+    const dispatcher = new Dispatcher(runtime, sm, clock, config.clusterId, requestLimits({ dataBytesMax: config.dataBytesMax }), sessions, watches, bindings, tickets, guard, config.clientRetentionMs);
     const clients = new ClientServer(dispatcher, log, {
       requestStarted(op) {
         requests.inc({ op });

@@ -21,7 +21,10 @@ describe('client retention on a real cluster', () => {
 
   async function as(clientId: string, address: string): Promise<RawConnection> {
     const c = await RawConnection.open(address);
-    expect(code(await c.call(1, 'hello', { protocol: 1, clientId }))).toBe('ok');
+    const hello = await c.call(1, 'hello', { protocol: 1, clientId });
+    expect(code(hello)).toBe('ok');
+    // Told to clients, whose SDK then never sends a write again past half of it (libs/client dispatcher).
+    expect((hello as { r: { limits: { writeRetentionMs: number } } }).r.limits.writeRetentionMs).toBe(1000);
     return c;
   }
 

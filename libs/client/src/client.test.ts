@@ -375,6 +375,21 @@ describe('retries and failover', () => {
     expect(peer.accepted).toBe(1);
   });
 
+  test('a write is not sent again past half the client retention the node announced: TIMEOUT, outcome unknown', async () => {
+    const peer = await startPeer({ limits: { writeRetentionMs: 400 } });
+    peer.options.onRequest = (request) => request.fail(ErrorCode.TOO_MANY_REQUESTS, { limit: 1 });
+    const client = await connect([peer], { backoffInitialMs: 60, backoffMaxMs: 60, timeoutMs: 10_000 });
+    const started = Date.now();
+    const error = await rejection(client.set('/a', 'x'));
+    expect(error.code).toBe(ErrorCode.TIMEOUT);
+    expect(error.details.reason).toMatch(/not sent again/);
+    expect((error.cause as HikariError).code).toBe(ErrorCode.TOO_MANY_REQUESTS);
+    expect(Date.now() - started).toBeLessThan(5_000); // long before the call's own deadline
+    const sent = peer.received('set');
+    expect(sent.length).toBeGreaterThanOrEqual(2); // it was retried while that was safe,
+    expect(new Set(sent.map((request) => request.args.seq))).toEqual(new Set([1])); // always with its seq
+  });
+
   test('when the connection drops, calls in flight are sent again on the new connection, writes with the same seq', async () => {
     const peer = await startPeer();
     const client = await connect([peer]);

@@ -92,6 +92,8 @@ interface Call {
   readonly ownedBySession: boolean;
   state: CallState;
   holdsWriteSlot: boolean;
+  /** When a write first left with its seq (Date.now()); 0 before. */
+  firstSentAt: number;
   /** Backoff waits so far (TOO_MANY_REQUESTS, TIMEOUT from the node). */
   waits: number;
   /** The last retryable error, given as the `cause` of a TIMEOUT. */
@@ -111,6 +113,8 @@ export class Dispatcher {
   private nextSeq = 1;
   private requestLimits: RequestLimits = DEFAULT_REQUEST_LIMITS;
   private inFlightRequestsMax = IN_FLIGHT_REQUESTS_MAX;
+  /** Half the cluster's client retention, as the last node said (null: not said): see sendNext. */
+  private resendWithinMs: number | null = null;
   private pumping = false;
   private closedWith: HikariError | null = null;
   private readonly random: Random;
@@ -124,8 +128,9 @@ export class Dispatcher {
   }
 
   /** Adopts the limits a node announced in its handshake. */
-  setLimits(limits: { dataBytesMax: number; inFlightRequestsMax: number }): void {
+  setLimits(limits: { dataBytesMax: number; inFlightRequestsMax: number; writeRetentionMs?: number }): void {
     this.requestLimits = { dataBytesMax: limits.dataBytesMax };
+    this.resendWithinMs = limits.writeRetentionMs === undefined ? null : Math.floor(limits.writeRetentionMs / 2);
     const nodeMax = Math.min(IN_FLIGHT_REQUESTS_MAX, limits.inFlightRequestsMax);
     this.inFlightRequestsMax = Math.max(1, nodeMax - SESSION_REQUESTS_RESERVED);
   }
@@ -224,6 +229,7 @@ export class Dispatcher {
       ownedBySession: createsEphemeral(request),
       state: 'queued',
       holdsWriteSlot: false,
+      firstSentAt: 0,
       waits: 0,
       lastError: null,
       encoded: null,
@@ -252,6 +258,12 @@ export class Dispatcher {
       call.holdsWriteSlot = true;
       this.writesOutstanding++;
       call.args.seq = this.nextSeq++;
+      call.firstSentAt = Date.now();
+    } else if (call.kind === 'write' && this.resendWithinMs !== null && Date.now() - call.firstSentAt > this.resendWithinMs) {
+      // Sent again this late, the write might find its outcome forgotten by the cluster (client
+      // retention) and apply a second time: its outcome stays unknown instead.
+      this.settle(call, this.tooLateToResend(call));
+      return true;
     }
     let request = call.encoded?.connection === connection ? call.encoded.request : null;
     if (request === null) {
@@ -335,6 +347,14 @@ export class Dispatcher {
     if (error !== null) call.reject(error);
     else call.resolve(result);
     this.pump();
+  }
+
+  private tooLateToResend(call: Call): HikariError {
+    return new HikariError(
+      ErrorCode.TIMEOUT,
+      { op: call.op, timeoutMs: call.timeoutMs, reason: 'not sent again: too long since it was first sent for the cluster to remember its outcome; it may or may not have been applied' },
+      { message: `${call.op} was not retried: first sent ${Date.now() - call.firstSentAt} ms ago, past half the cluster's client retention (${this.resendWithinMs! * 2} ms)`, cause: call.lastError ?? undefined },
+    );
   }
 
   private timeout(call: Call): HikariError {

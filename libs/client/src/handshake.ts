@@ -48,6 +48,7 @@ export function checkHelloResult(value: unknown, clientId: string): HelloResult 
       frameBytesMax: positiveAtMost(limits.frameBytesMax, FRAME_BYTES_MAX, bad, 'frameBytesMax'),
       dataBytesMax: positiveAtMost(limits.dataBytesMax, DATA_BYTES_MAX_CEILING, bad, 'dataBytesMax', 0),
       inFlightRequestsMax: positiveAtMost(limits.inFlightRequestsMax, IN_FLIGHT_REQUESTS_MAX, bad, 'inFlightRequestsMax'),
+      ...(limits.writeRetentionMs === undefined ? {} : { writeRetentionMs: positiveAtMost(limits.writeRetentionMs, Number.MAX_SAFE_INTEGER, bad, 'writeRetentionMs') }),
     },
     ...(principal === undefined ? {} : { principal }),
   };

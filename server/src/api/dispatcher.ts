@@ -8,6 +8,7 @@ import type { CoordinationStateMachine } from '../coordination/state-machine';
 import type { Command } from '../coordination/commands';
 import type { Clock } from '../runtime/clock';
 import type { SessionManager } from '../sessions/session-manager';
+import { CLIENT_RETENTION_MS_DEFAULT } from '../sessions/client-expiry';
 import type { WatchHub, WatchSink } from '../watch/watch-hub';
 import type { TicketWaits } from '../locks/ticket-waits';
 import type { AccessGuard } from '../auth/guard';
@@ -60,6 +61,8 @@ export class Dispatcher {
     private readonly tickets: TicketWaits,
     /** Authentication and access control; null when authentication is off. */
     private readonly guard: AccessGuard | null = null,
+    /** The cluster's client retention (`--client-retention-ms`), told to clients in `hello`. */
+    private readonly writeRetentionMs: number = CLIENT_RETENTION_MS_DEFAULT,
   ) {
     this.detached = new DetachedSessionQuota((id) => this.sessions.exists(id));
   }
@@ -193,7 +196,7 @@ export class Dispatcher {
       sessionId: '',
       sessionTimeoutMs: 0,
       leader: this.runtime.leaderClientAddress(),
-      limits: { frameBytesMax: FRAME_BYTES_MAX, dataBytesMax: this.limits.dataBytesMax, inFlightRequestsMax: IN_FLIGHT_REQUESTS_MAX },
+      limits: { frameBytesMax: FRAME_BYTES_MAX, dataBytesMax: this.limits.dataBytesMax, inFlightRequestsMax: IN_FLIGHT_REQUESTS_MAX, writeRetentionMs: this.writeRetentionMs },
       principal: conn.principal?.name,
     };
   }

@@ -51,7 +51,18 @@ export interface HelloResult {
   /** The leader's client address ('host:port'), or null during an election. */
   leader: string | null;
   /** The limits this node enforces, so that the SDK refuses locally what the node would refuse. */
-  limits: { frameBytesMax: number; dataBytesMax: number; inFlightRequestsMax: number };
+  limits: {
+    frameBytesMax: number;
+    dataBytesMax: number;
+    inFlightRequestsMax: number;
+    /**
+     * How long the cluster remembers a client's write outcomes after its last write (its client
+     * retention). A write sent again long after it was first sent might find its outcome forgotten
+     * and apply twice: the SDK gives such a write up (TIMEOUT, outcome unknown) past half of this.
+     * Absent from nodes that do not say it.
+     */
+    writeRetentionMs?: number;
+  };
   /**
    * Who the node takes this connection for when authentication is on: `token:<id>`, `cert:<subject>`
    * or `admin` (the bootstrap credential); absent when authentication is off.
