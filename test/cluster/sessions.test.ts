@@ -54,6 +54,18 @@ describe('sessions, ephemeral nodes and watches on a real cluster', () => {
     c.socket.destroy();
   });
 
+  test('a session is usable from the moment session.open answers, and gone from the moment session.close answers', async () => {
+    const c = await open();
+    for (let i = 0; i < 30; i++) {
+      // Pipelined right behind the answer: open → keepalive by id, close → keepalive by id.
+      const { sessionId } = result<{ sessionId: string }>(await c.call(++ids, 'session.open', { timeoutMs: 5000, attach: false }));
+      expect(result(await c.call(++ids, 'session.keepalive', { sessionIds: [sessionId] }))).toEqual({ timeoutMs: 5000, expired: [] });
+      expect(code(await c.call(++ids, 'session.close', { sessionId }))).toBe('ok');
+      expect(result(await c.call(++ids, 'session.keepalive', { sessionIds: [sessionId] }))).toMatchObject({ expired: [sessionId] });
+    }
+    c.socket.destroy();
+  });
+
   test('an ephemeral node lives with its session and goes in the same entry as session.close; watchers see it', async () => {
     const watcher = await open();
     const owner = await open();

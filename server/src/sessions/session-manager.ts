@@ -121,13 +121,16 @@ export class SessionManager {
     const id = randomBytes(16).toString('hex');
     const cmd: SessionCommand = { k: 'session', op: 'open', id, ttl: this.clampTimeout(timeoutMs), t: this.clock.now() };
     if (owner !== undefined) cmd.o = owner;
-    return (await this.propose(cmd)) as {
-      sessionId: string; timeoutMs: number;
-    };
+    const opened = (await this.propose(cmd)) as { sessionId: string; timeoutMs: number };
+    // A proposal is answered once applied, before its batch is written; this table follows written
+    // batches. Answer once it knows the session, so that a keepalive sent right away finds it.
+    await this.runtime.stateBarrier();
+    return opened;
   }
 
   async close(id: string): Promise<void> {
     await this.propose({ k: 'session', op: 'close', id, t: this.clock.now() });
+    await this.runtime.stateBarrier(); // (see open): a request right after the close finds it closed
   }
 
   /** Renews `id`; resolves once the renewal is committed. Leader only. */
