@@ -78,7 +78,7 @@ export class HikariNode {
     const latency = new Histogram({ name: 'hikari_client_request_seconds', help: 'Client request latency by operation', labelNames: ['op'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] });
     const sessions = new SessionManager(runtime, clock, log);
     const clientExpiry = new ClientExpiry({
-      isLeader: () => runtime.isLeader(), propose: (cmd) => runtime.propose(cmd), scanClients: (after, max) => sm.scanClients(after, max),
+      isLeader: () => runtime.isLeader(), hasSession: (id) => sessions.exists(id), propose: (cmd) => runtime.propose(cmd), scanClients: (after, max) => sm.scanClients(after, max),
     }, clock, log, config.clientRetentionMs);
     sessions.load(await sm.loadSessions());
     const watches = new WatchHub(runtime.applied);

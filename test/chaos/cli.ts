@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     .option('--session-ttl <ms>', 'session timeout of the clients', integer(1000, 60_000), DEFAULT_OPTIONS.sessionTtlMs)
     .option('--recovery <ms>', 'time the cluster has to recover after the heal', integer(1000, 600_000), DEFAULT_OPTIONS.recoveryMs)
     .option('--snapshot-every <n>', 'the servers\' --snapshot-every', integer(10, 1_000_000), DEFAULT_OPTIONS.snapshotEvery)
+    .option('--client-retention <ms>', 'the servers\' --client-retention-ms (default: theirs, 24 h)', integer(1000, 2_592_000_000))
     .option('--gap <ms>', 'pause between two nemeses (drawn in [gap, 2 gap])', integer(0, 60_000), DEFAULT_OPTIONS.gapMs)
     .option('--unsafe <list>', `break something on purpose, to see the checks catch it: ${Object.keys(UNSAFE).join(', ')}`, list(Object.keys(UNSAFE) as UnsafeName[], true), [])
     .option('--out <dir>', 'the run\'s folder (default: a new temporary folder)')
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   program.parse(process.argv);
   const o = program.opts<{
     seed: number; seeds: number; duration: number; nodes: number; nemesis: NemesisName[]; workload: WorkloadName[]; sessionTtl: number;
-    recovery: number; snapshotEvery: number; gap: number; unsafe: UnsafeName[]; out?: string; keep: boolean;
+    recovery: number; snapshotEvery: number; clientRetention?: number; gap: number; unsafe: UnsafeName[]; out?: string; keep: boolean;
   }>();
   if (o.nodes !== 3 && o.nodes !== 5) throw new InvalidArgumentError('--nodes must be 3 or 5');
   let failed = 0;
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   for (let seed = o.seed; seed < o.seed + o.seeds; seed++) {
     const options: ChaosOptions = {
       ...DEFAULT_OPTIONS, seed, durationS: o.duration, nodes: o.nodes, nemeses: o.nemesis, workloads: o.workload, sessionTtlMs: o.sessionTtl,
-      recoveryMs: o.recovery, snapshotEvery: o.snapshotEvery, gapMs: o.gap, unsafe: o.unsafe, keep: o.keep,
+      recoveryMs: o.recovery, snapshotEvery: o.snapshotEvery, clientRetentionMs: o.clientRetention ?? null, gapMs: o.gap, unsafe: o.unsafe, keep: o.keep,
       dir: o.out === undefined ? undefined : o.seeds > 1 ? `${o.out}/seed-${seed}` : o.out,
       log: (line) => console.log(`[${((performance.now() - started) / 1000).toFixed(1).padStart(7)} s] ${line}`),
     };

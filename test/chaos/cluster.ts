@@ -31,6 +31,8 @@ export interface ChaosClusterOptions {
   clusterId: string;
   net: FaultNet;
   snapshotEvery: number;
+  /** --client-retention-ms of the servers; null: their default. */
+  clientRetentionMs: number | null;
   /** HIKARI_FAILPOINTS of every node: '' (on, none armed) unless an unsafe run arms one for good. */
   failpoints: string;
 }
@@ -63,7 +65,7 @@ export class ChaosCluster {
     }
     c.processes = await ProcessCluster.create({
       size: opts.size, baseDir: join(opts.dir, 'data'), clusterId: opts.clusterId, serverScript: SERVER_SCRIPT,
-      extraArgs: ['--snapshot-every', String(opts.snapshotEvery)],
+      extraArgs: ['--snapshot-every', String(opts.snapshotEvery), ...(opts.clientRetentionMs === null ? [] : ['--client-retention-ms', String(opts.clientRetentionMs)])],
       // Failpoints on (the admin port then takes PUT /failpoints/<name>), none armed unless unsafe.
       env: { HIKARI_FAILPOINTS: opts.failpoints },
       advertise: (node) => {

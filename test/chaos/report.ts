@@ -20,6 +20,7 @@ const ROW_PX = 18;
 export function replayCommand(options: Omit<ChaosOptions, 'log'>): string {
   const parts = [`npm run chaos -- --seed ${options.seed} --duration ${options.durationS} --nodes ${options.nodes}`];
   parts.push(`--nemesis ${options.nemeses.join(',')}`, `--workload ${options.workloads.join(',')}`);
+  if (options.clientRetentionMs !== null) parts.push(`--client-retention ${options.clientRetentionMs}`);
   if (options.unsafe.length > 0) parts.push(`--unsafe ${options.unsafe.join(',')}`);
   return parts.join(' ');
 }

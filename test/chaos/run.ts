@@ -56,6 +56,8 @@ export interface ChaosOptions {
   recoveryMs: number;
   /** --snapshot-every of the servers: small, so that snapshots happen. */
   snapshotEvery: number;
+  /** --client-retention-ms of the servers (short: idle clients are forgotten during the run); null: the default. */
+  clientRetentionMs: number | null;
   /** Pause between two nemeses (ms): drawn in [gap, 2·gap]. */
   gapMs: number;
   unsafe: readonly UnsafeName[];
@@ -68,7 +70,7 @@ export interface ChaosOptions {
 
 export const DEFAULT_OPTIONS: Omit<ChaosOptions, 'log'> = {
   seed: 1, durationS: 60, nodes: 3, nemeses: NEMESES, workloads: WORKLOADS, sessionTtlMs: 3000, callTimeoutMs: 5000,
-  recoveryMs: 60_000, snapshotEvery: 200, gapMs: 1000, unsafe: [], keep: false,
+  recoveryMs: 60_000, snapshotEvery: 200, clientRetentionMs: null, gapMs: 1000, unsafe: [], keep: false,
 };
 
 export interface ChaosResult {
@@ -99,7 +101,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let cluster: ChaosCluster;
   try {
     cluster = await ChaosCluster.start({
-      size: options.nodes, dir, clusterId: `chaos-${options.seed}`, net, snapshotEvery: options.snapshotEvery,
+      size: options.nodes, dir, clusterId: `chaos-${options.seed}`, net, snapshotEvery: options.snapshotEvery, clientRetentionMs: options.clientRetentionMs,
       failpoints: options.unsafe.includes('stale-reads') ? 'read-skip-read-index=on' : '',
     });
   } catch (e) {

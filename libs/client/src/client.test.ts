@@ -378,7 +378,7 @@ describe('retries and failover', () => {
   test('a write is not sent again past half the client retention the node announced: TIMEOUT, outcome unknown', async () => {
     const peer = await startPeer({ limits: { writeRetentionMs: 400 } });
     peer.options.onRequest = (request) => request.fail(ErrorCode.TOO_MANY_REQUESTS, { limit: 1 });
-    const client = await connect([peer], { backoffInitialMs: 60, backoffMaxMs: 60, timeoutMs: 10_000 });
+    const client = await connect([peer], { session: false, backoffInitialMs: 60, backoffMaxMs: 60, timeoutMs: 10_000 });
     const started = Date.now();
     const error = await rejection(client.set('/a', 'x'));
     expect(error.code).toBe(ErrorCode.TIMEOUT);
@@ -388,6 +388,19 @@ describe('retries and failover', () => {
     const sent = peer.received('set');
     expect(sent.length).toBeGreaterThanOrEqual(2); // it was retried while that was safe,
     expect(new Set(sent.map((request) => request.args.seq))).toEqual(new Set([1])); // always with its seq
+  });
+
+  test('a write first sent in the session the client still has is re-sent past that point, until its deadline (the cluster keeps a live session\'s outcomes)', async () => {
+    const peer = await startPeer({ limits: { writeRetentionMs: 200 } });
+    peer.options.onRequest = (request) => (request.op === 'set' ? request.fail(ErrorCode.TOO_MANY_REQUESTS, { limit: 1 }) : request.respond(answerFor(request)));
+    const client = await connect([peer], { backoffInitialMs: 50, backoffMaxMs: 50, timeoutMs: 1_000 });
+    expect(client.sessionId).not.toBeNull();
+    const started = Date.now();
+    const error = await rejection(client.set('/a', 'x'));
+    expect(error.code).toBe(ErrorCode.TIMEOUT);
+    expect(error.details.reason).toBeUndefined(); // the call's own deadline, not the retention guard
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(peer.received('set').length).toBeGreaterThan(5);
   });
 
   test('when the connection drops, calls in flight are sent again on the new connection, writes with the same seq', async () => {

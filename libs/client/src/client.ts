@@ -218,6 +218,7 @@ export class HikariClient extends HikariClientApi {
         : {
             isOpen: (connection) => keeper.isBound(connection),
             sessionExpired: (connection) => keeper.callSaidExpired(connection),
+            sessionId: () => keeper.info?.id ?? null,
           };
     this.dispatcher = new Dispatcher(options, this.connector, gate);
     this.watches = new WatchRegistry(this.dispatcher, options.backoff);

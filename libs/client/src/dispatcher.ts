@@ -67,9 +67,11 @@ export interface DispatchGate {
   isOpen(connection: Connection): boolean;
   /** A call sent on `connection` was answered SESSION_EXPIRED: the session bound to it is gone. */
   sessionExpired(connection: Connection): void;
+  /** The client's session now (null: none). */
+  sessionId(): string | null;
 }
 
-const ALWAYS_OPEN: DispatchGate = { isOpen: () => true, sessionExpired: () => undefined };
+const ALWAYS_OPEN: DispatchGate = { isOpen: () => true, sessionExpired: () => undefined, sessionId: () => null };
 
 /** Slots of the node's in-flight window left for the session keeper (it has one request out at a time). */
 export const SESSION_REQUESTS_RESERVED = 1;
@@ -94,6 +96,8 @@ interface Call {
   holdsWriteSlot: boolean;
   /** When a write first left with its seq (Date.now()); 0 before. */
   firstSentAt: number;
+  /** The client's session when it first left (null: none). */
+  firstSession: string | null;
   /** Backoff waits so far (TOO_MANY_REQUESTS, TIMEOUT from the node). */
   waits: number;
   /** The last retryable error, given as the `cause` of a TIMEOUT. */
@@ -230,6 +234,7 @@ export class Dispatcher {
       state: 'queued',
       holdsWriteSlot: false,
       firstSentAt: 0,
+      firstSession: null,
       waits: 0,
       lastError: null,
       encoded: null,
@@ -259,7 +264,8 @@ export class Dispatcher {
       this.writesOutstanding++;
       call.args.seq = this.nextSeq++;
       call.firstSentAt = Date.now();
-    } else if (call.kind === 'write' && this.resendWithinMs !== null && Date.now() - call.firstSentAt > this.resendWithinMs) {
+      call.firstSession = this.gate.sessionId();
+    } else if (call.kind === 'write' && this.resendWithinMs !== null && Date.now() - call.firstSentAt > this.resendWithinMs && this.mayBeForgotten(call)) {
       // Sent again this late, the write might find its outcome forgotten by the cluster (client
       // retention) and apply a second time: its outcome stays unknown instead.
       this.settle(call, this.tooLateToResend(call));
@@ -347,6 +353,15 @@ export class Dispatcher {
     if (error !== null) call.reject(error);
     else call.resolve(result);
     this.pump();
+  }
+
+  /**
+   * Whether the cluster may have forgotten this client's outcomes since `call` first left: not while
+   * the session it left in is still the client's (a client with a slot written in a live session is
+   * never forgotten), else once it is idle past the retention.
+   */
+  private mayBeForgotten(call: Call): boolean {
+    return call.firstSession === null || call.firstSession !== this.gate.sessionId();
   }
 
   private tooLateToResend(call: Call): HikariError {

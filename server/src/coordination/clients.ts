@@ -1,19 +1,20 @@
 /**
  * What the state machine remembers of a client: the outcomes of its last writes, one dedup slot per
- * sequence number modulo DEDUP_SLOTS (`0x15` + client id + `0x00` + slot: `[seq, outcome, t]`, `t`
- * the leader's clock when the write applied), so that a write retried with the same (client id, seq)
- * is answered with its first outcome instead of applying twice.
+ * sequence number modulo DEDUP_SLOTS (`0x15` + client id + `0x00` + slot: `[seq, outcome, t, sid?]`,
+ * `t` the leader's clock when the write applied, `sid` the session it was made in), so that a write
+ * retried with the same (client id, seq) is answered with its first outcome instead of applying twice.
  *
  * Client ids come and go (every SDK instance picks a fresh one unless told otherwise), so slots of
  * clients that stopped writing are forgotten, or the state would grow with every client that ever
  * connected: the leader proposes `forget` for clients whose newest slot is older than the cluster's
- * client retention (ClientExpiry, server/src/sessions/client-expiry.ts), and the apply checks it again
- * here, from the state alone, so that every replica deletes the same slots. A write retried after
- * its client was forgotten applies again: the retention (24 h by default) is far longer than any
- * retry (the SDK gives up on a call at its timeout, 10 s by default).
+ * client retention and none of whose slots was written in a session still alive (ClientExpiry,
+ * server/src/sessions/client-expiry.ts), and the apply checks both again here, from the state alone,
+ * so that every replica deletes the same slots. A write retried after its client was forgotten would
+ * apply again; the SDK never re-sends a write later than half the retention after first sending it,
+ * unless the session it was sent in is still its session — whose slots, then, are kept.
  */
 import { HikariError } from '@hikarikeeper/protocol';
-import { dedupRange } from './keys';
+import { dedupRange, sessionKey } from './keys';
 import type { Overlay } from './overlay';
 import { unpack } from './packer';
 
@@ -23,10 +24,15 @@ export const FORGET_CLIENTS_MAX = 1_000;
 /** `before`: forget a listed client only if every slot of it is older (leader's clock, ms). */
 export type ClientsCommand = { k: 'clients'; op: 'forget'; ids: string[]; before: number; t: number };
 
-/** The time a slot's write applied (0 for slots written before slots carried one: as old as can be). */
-export function slotTime(value: Buffer): number {
-  const t = unpack<unknown[]>(value)[2];
-  return typeof t === 'number' && Number.isFinite(t) ? t : 0;
+/**
+ * When a slot's write applied (0 for slots written before slots carried it: as old as can be) and the
+ * session it was made in (null: none, or not recorded).
+ */
+export function readSlot(value: Buffer): { t: number; sid: string | null } {
+  const fields = unpack<unknown[]>(value);
+  const t = fields[2];
+  const sid = fields[3];
+  return { t: typeof t === 'number' && Number.isFinite(t) ? t : 0, sid: typeof sid === 'string' ? sid : null };
 }
 
 /** Deletes the slots of the listed clients whose newest slot is older than `before`; answers which were forgotten. */
@@ -41,9 +47,22 @@ export async function applyClients(o: Overlay, cmd: ClientsCommand): Promise<{ f
     const { gte, lt } = dedupRange(id);
     const slots = await o.scan(gte, lt);
     if (slots.length === 0) continue;
-    if (slots.some(([, v]) => slotTime(v) >= cmd.before)) continue;
+    const read = slots.map(([, v]) => readSlot(v));
+    if (read.some((slot) => slot.t >= cmd.before)) continue;
+    if (await anySessionAlive(o, read)) continue;
     for (const [key] of slots) o.del(key);
     forgotten.push(id);
   }
   return { forgotten };
+}
+
+/** Whether any of the slots' sessions still exists in the state. */
+async function anySessionAlive(o: Overlay, slots: ReadonlyArray<{ sid: string | null }>): Promise<boolean> {
+  const seen = new Set<string>();
+  for (const { sid } of slots) {
+    if (sid === null || seen.has(sid)) continue;
+    seen.add(sid);
+    if ((await o.get(sessionKey(sid))) !== null) return true;
+  }
+  return false;
 }

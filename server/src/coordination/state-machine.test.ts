@@ -183,9 +183,21 @@ describe.each([
     const [out] = await h.apply([{ k: 'clients', op: 'forget', ids: ['x', 'y', 'nobody'], before: 3000, t: 6000 }]);
     expect(out).toEqual({ ok: true, value: { forgotten: ['x'] } });
     // 'x2' (a longer id with x as prefix) was not listed and is untouched; y keeps both slots.
-    expect((await h.sm.scanClients(null, 100)).clients).toEqual([{ id: 'x2', slots: 1, newest: 1000 }, { id: 'y', slots: 2, newest: 5000 }]);
+    expect((await h.sm.scanClients(null, 100)).clients).toEqual([{ id: 'x2', slots: 1, newest: 1000, sessions: [] }, { id: 'y', slots: 2, newest: 5000, sessions: [] }]);
     expect(errorCode((await h.apply([write('x', 1, 7000)]))[0])).toBe(ErrorCode.NODE_EXISTS); // applied anew
     expect((await h.apply([write('y', 1, 7000)]))[0].ok).toBe(true); // still remembered
+  });
+
+  test('forget keeps a client with a slot written in a session still alive, however old; once the session ends, it goes', async () => {
+    await h.apply([create('/s'), { k: 'session', op: 'open', id: 'sess-1', ttl: 60_000, t: 1000 }]);
+    const [w] = await h.apply([ns({ op: 'create', path: '/s/a', data: bytes(''), mode: 'persistent' }, { c: 'in-session', s: 1, t: 1000, sid: 'sess-1' })]);
+    expect(w.ok).toBe(true);
+    expect((await h.sm.scanClients(null, 100)).clients).toEqual([{ id: 'in-session', slots: 1, newest: 1000, sessions: ['sess-1'] }]);
+    const forget = { k: 'clients', op: 'forget', ids: ['in-session'], before: 9000, t: 10_000 } as Command;
+    expect((await h.apply([forget]))[0]).toEqual({ ok: true, value: { forgotten: [] } });
+    await h.apply([{ k: 'session', op: 'close', id: 'sess-1', t: 10_000 }]);
+    expect((await h.apply([forget]))[0]).toEqual({ ok: true, value: { forgotten: ['in-session'] } });
+    expect((await h.sm.scanClients(null, 100)).clients).toEqual([]);
   });
 
   test('forget with bad arguments fails with a coded error and changes nothing', async () => {
@@ -203,8 +215,8 @@ describe.each([
     for (const c of ['a', 'b', 'c']) for (const s of [1, 2]) cmds.push(ns({ op: 'create', path: `/${c}${s}`, data: bytes(''), mode: 'persistent' }, { c, s, t: s * 10 }));
     await h.apply(cmds);
     const first = await h.sm.scanClients(null, 3);
-    expect(first).toEqual({ clients: [{ id: 'a', slots: 2, newest: 20 }, { id: 'b', slots: 2, newest: 20 }], next: 'b' });
-    expect(await h.sm.scanClients(first.next, 3)).toEqual({ clients: [{ id: 'c', slots: 2, newest: 20 }], next: null });
+    expect(first).toEqual({ clients: [{ id: 'a', slots: 2, newest: 20, sessions: [] }, { id: 'b', slots: 2, newest: 20, sessions: [] }], next: 'b' });
+    expect(await h.sm.scanClients(first.next, 3)).toEqual({ clients: [{ id: 'c', slots: 2, newest: 20, sessions: [] }], next: null });
   });
 
   test('a garbage entry fails with a coded error and changes nothing', async () => {

@@ -14,7 +14,7 @@ import { pack, unpack } from './packer';
 import { decodeRecord, ROOT_RECORD, toStat } from './node-record';
 import type { BatchWriter, StateReader } from './state-store';
 import { StateCache, STATE_CACHE_BYTES_DEFAULT } from './state-cache';
-import { applyClients, slotTime } from './clients';
+import { applyClients, readSlot } from './clients';
 
 /** A client's dedup slots, as `scanClients` found them. */
 export interface ClientSlots {
@@ -22,6 +22,8 @@ export interface ClientSlots {
   slots: number;
   /** When its newest slot's write applied (leader's clock, ms). */
   newest: number;
+  /** The sessions its slots' writes were made in (distinct). */
+  sessions: string[];
 }
 
 /**
@@ -255,7 +257,7 @@ export class CoordinationStateMachine {
       if (!(e instanceof HikariError)) throw e; // a bug: stop rather than diverge
       outcome = { ok: false, error: errorToWire(e) };
     }
-    if (dedup) overlay.put(dedup, pack([cmd.s, outcome, cmd.t]));
+    if (dedup) overlay.put(dedup, pack(cmd.sid === undefined ? [cmd.s, outcome, cmd.t] : [cmd.s, outcome, cmd.t, cmd.sid]));
     return outcome;
   }
 
@@ -273,11 +275,13 @@ export class CoordinationStateMachine {
       const id = dedupClientOf(key);
       if (current === null || current.id !== id) {
         if (keys >= keysMax && current !== null) return { clients, next: current.id };
-        current = { id, slots: 0, newest: 0 };
+        current = { id, slots: 0, newest: 0, sessions: [] };
         clients.push(current);
       }
       current.slots++;
-      current.newest = Math.max(current.newest, slotTime(value));
+      const slot = readSlot(value);
+      current.newest = Math.max(current.newest, slot.t);
+      if (slot.sid !== null && !current.sessions.includes(slot.sid)) current.sessions.push(slot.sid);
       keys++;
     }
     return { clients, next: null };

@@ -10,7 +10,7 @@ function manualClock(start: number): Clock & { t: number } {
 }
 
 /** A host with clients (id → newest slot time, slots) and a log of what was proposed. */
-function host(clients: Array<[string, number, number]>, leader = true) {
+function host(clients: Array<[string, number, number, string[]?]>, leader = true) {
   const proposed: Command[] = [];
   const scans: Array<string | null> = [];
   return {
@@ -18,6 +18,8 @@ function host(clients: Array<[string, number, number]>, leader = true) {
     scans,
     leader,
     isLeader() { return this.leader; },
+    live: new Set<string>(),
+    hasSession(id: string) { return this.live.has(id); },
     async propose(cmd: Command): Promise<Outcome> {
       proposed.push(cmd);
       return { ok: true, value: { forgotten: (cmd as { ids: string[] }).ids } };
@@ -26,7 +28,7 @@ function host(clients: Array<[string, number, number]>, leader = true) {
       scans.push(after);
       expect(keysMax).toBe(SWEEP_KEYS_MAX);
       const rest = clients.filter(([id]) => after === null || id > after);
-      const page = rest.slice(0, 2).map(([id, newest, slots]) => ({ id, newest, slots }));
+      const page = rest.slice(0, 2).map(([id, newest, slots, sessions]) => ({ id, newest, slots, sessions: sessions ?? [] }));
       return { clients: page, next: rest.length > 2 ? page[page.length - 1].id : null };
     },
   };
@@ -48,6 +50,17 @@ describe('ClientExpiry', () => {
     expect(expiry.forgotten).toBe(4); // the fake host forgets whatever is asked (the third sweep asked for 'a' again)
   });
 
+  test('a client with a slot written in a session alive here is not proposed; once the session is gone, it is', async () => {
+    const h = host([['a', 0, 1, ['s1', 's2']], ['b', 0, 1, ['s3']]]);
+    h.live.add('s2');
+    const expiry = new ClientExpiry(h, manualClock(10_000), log, 1_000);
+    await expiry.sweep();
+    expect(h.proposed).toEqual([{ k: 'clients', op: 'forget', ids: ['b'], before: 9_000, t: 10_000 }]);
+    h.live.clear();
+    await expiry.sweep();
+    expect((h.proposed[1] as { ids: string[] }).ids).toEqual(['a', 'b']);
+  });
+
   test('a follower never sweeps; a sweep already running is not doubled', async () => {
     const h = host([['a', 0, 1]], false);
     const expiry = new ClientExpiry(h, manualClock(10_000), log, 1_000);
@@ -62,7 +75,7 @@ describe('ClientExpiry', () => {
   test('splits a large page into entries of at most FORGET_SLOTS_MAX slots', async () => {
     const clients: Array<[string, number, number]> = Array.from({ length: 40 }, (_, i) => [`c${String(i).padStart(2, '0')}`, 0, 256]);
     const h = host(clients);
-    h.scanClients = async () => ({ clients: clients.map(([id, newest, slots]) => ({ id, newest, slots })), next: null });
+    h.scanClients = async () => ({ clients: clients.map(([id, newest, slots]) => ({ id, newest, slots, sessions: [] })), next: null });
     const expiry = new ClientExpiry(h, manualClock(10_000), log, 1_000);
     expect(await expiry.sweep()).toBe(40);
     expect(h.proposed.map((c) => (c as { ids: string[] }).ids.length)).toEqual([FORGET_SLOTS_MAX / 256, FORGET_SLOTS_MAX / 256, 40 - 2 * (FORGET_SLOTS_MAX / 256)]);

@@ -18,6 +18,8 @@ export const FORGET_SLOTS_MAX = 4_096;
 /** What ClientExpiry needs of the node. */
 export interface ClientExpiryHost {
   isLeader(): boolean;
+  /** Whether session `id` is alive as applied here (clients with a slot written in one are kept). */
+  hasSession(id: string): boolean;
   propose(cmd: Command): Promise<Outcome>;
   scanClients(after: string | null, keysMax: number): Promise<{ clients: ClientSlots[]; next: string | null }>;
 }
@@ -25,8 +27,8 @@ export interface ClientExpiryHost {
 /**
  * Forgets idle clients (see coordination/clients.ts): on the leader, every sweep interval, reads one
  * page of the clients with dedup slots (from where the last sweep stopped, wrapping at the end) and
- * proposes `forget` for those whose newest slot is older than the retention. The apply checks the
- * same condition again on every replica, so a client that wrote meanwhile is kept, and a sweep by a
+ * proposes `forget` for those whose newest slot is older than the retention and none of whose slots
+ * was written in a session still alive. The apply checks the same conditions again on every replica, so a client that wrote meanwhile is kept, and a sweep by a
  * deposed leader changes nothing it should not. Followers never sweep.
  */
 export class ClientExpiry {
@@ -67,7 +69,8 @@ export class ClientExpiry {
       const page = await this.host.scanClients(this.cursor, SWEEP_KEYS_MAX);
       this.cursor = page.next;
       let forgotten = 0;
-      for (const ids of chunks(page.clients.filter((c) => c.newest < before))) {
+      const idle = page.clients.filter((c) => c.newest < before && !c.sessions.some((sid) => this.host.hasSession(sid)));
+      for (const ids of chunks(idle)) {
         const outcome = await this.host.propose({ k: 'clients', op: 'forget', ids, before, t: now });
         if (!outcome.ok) throw new Error(`forget was refused: ${outcome.error.code} ${outcome.error.message ?? ''}`);
         forgotten += (outcome.value as { forgotten: string[] }).forgotten.length;
