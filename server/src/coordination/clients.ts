@@ -21,7 +21,7 @@ import { unpack } from './packer';
 /** Most client ids in one `forget` entry (each may hold up to DEDUP_SLOTS slots). */
 export const FORGET_CLIENTS_MAX = 1_000;
 
-/** `before`: forget a listed client only if every slot of it is older (leader's clock, ms). */
+/** `before`: forget a listed client only if every slot of it is older (leader's clock, ms) and none was written in a live session. */
 export type ClientsCommand = { k: 'clients'; op: 'forget'; ids: string[]; before: number; t: number };
 
 /**
@@ -35,7 +35,7 @@ export function readSlot(value: Buffer): { t: number; sid: string | null } {
   return { t: typeof t === 'number' && Number.isFinite(t) ? t : 0, sid: typeof sid === 'string' ? sid : null };
 }
 
-/** Deletes the slots of the listed clients whose newest slot is older than `before`; answers which were forgotten. */
+/** Deletes the slots of the listed clients whose newest slot is older than `before` and that have no slot of a live session; answers which were forgotten. */
 export async function applyClients(o: Overlay, cmd: ClientsCommand): Promise<{ forgotten: string[] }> {
   if (cmd.op !== 'forget') throw HikariError.invalidArgument('op', `unknown clients operation ${String(cmd.op)}`);
   if (!Array.isArray(cmd.ids) || cmd.ids.length === 0 || cmd.ids.length > FORGET_CLIENTS_MAX || !cmd.ids.every((id) => typeof id === 'string' && id.length > 0)) {
