@@ -20,6 +20,7 @@ import { installStaged, openSnapshotSource, stagePosition, stageSnapshot, Staged
 import { Logger, silentLogger } from '../logger';
 import { MEMBER_ADDRESS_RANGE, memberAddressKey } from '../coordination/keys';
 import { pack, unpack } from '../coordination/packer';
+import { WritesInFlight } from './writes-in-flight';
 import { RuntimeMetrics, noMetrics } from './metrics';
 import { FAILPOINTS, failpoints } from '../failpoints';
 
@@ -122,7 +123,6 @@ export class RaftRuntime {
   /** Told of lock tickets as soon as their entries are applied, before the Ready's write (see onTicketsApplied). */
   private readonly ticketListeners = new Set<(tickets: readonly TicketEvent[]) => void>();
   /** The write of the Ready in progress (see stateBarrier). */
-  private persisting: Promise<void> | null = null;
   private readonly snapshotListeners = new Set<(applied: number) => Promise<void> | void>();
   private lastPublished = 0;
   private readonly roleListeners = new Set<(role: Role, leader: NodeId, term: number) => void>();
@@ -258,7 +258,8 @@ export class RaftRuntime {
    * after a write's answer then sees that write (writers are answered before the Ready's write).
    */
   async stateBarrier(): Promise<void> {
-    if (this.persisting) await this.persisting;
+    // The writes in flight now, not "until none is" (see WritesInFlight.settled).
+    await this.writes.settled();
   }
 
   /**
@@ -337,7 +338,7 @@ export class RaftRuntime {
     this.stopped = true;
     this.ticker?.cancel();
     while (this.running) await new Promise((r) => setTimeout(r, 5));
-    await this.writesDone(); // the store must not close under a write
+    await this.writes.drained(); // the store must not close under a write
     const err = new HikariError(ErrorCode.SHUTTING_DOWN, {});
     this.failAll(err);
     await this.opts.transport.stop();
@@ -452,7 +453,7 @@ export class RaftRuntime {
    */
   private async handleReady(rd: Ready): Promise<void> {
     const started = process.hrtime.bigint();
-    if (rd.snapshot) await this.writesDone();
+    if (rd.snapshot) await this.writes.drained();
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
     const early: Message[] = [];
     const late: Message[] = [];
@@ -563,7 +564,7 @@ export class RaftRuntime {
 
     const writeStarted = process.hrtime.bigint();
     if (rd.snapshot) {
-      await this.trackWrite(storage.persist(batch, { sync: rd.mustSync }));
+      await this.writes.track(storage.persist(batch, { sync: rd.mustSync }));
       this.metrics.fsyncSeconds.observe(Number(process.hrtime.bigint() - writeStarted) / 1e9);
       await written();
       this.raw.advance();
@@ -578,31 +579,16 @@ export class RaftRuntime {
         await written();
         this.schedule();
       });
-      this.trackWrite(done).catch((e: unknown) => this.fail(e));
+      this.writes.track(done).catch((e: unknown) => this.fail(e));
       // Backpressure: a few writes in flight at most (each carries everything that queued meanwhile).
-      if (this.writes.size >= WRITES_IN_FLIGHT_MAX) await Promise.race(this.writes);
+      if (this.writes.size >= WRITES_IN_FLIGHT_MAX) await this.writes.oldest();
     }
     this.metrics.readySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     this.metrics.commitIndex.set(this.raw.commitIndex());
   }
 
   /** Writes in flight (their completion steps); see handleReady. */
-  private readonly writes = new Set<Promise<void>>();
-
-  private trackWrite(p: Promise<void>): Promise<void> {
-    const tracked = p.finally(() => {
-      this.writes.delete(tracked);
-      if (this.writes.size === 0) this.persisting = null;
-    });
-    this.writes.add(tracked);
-    this.persisting = this.writesDone();
-    return tracked;
-  }
-
-  /** Resolves once every write in flight (and its completion step) is done. */
-  private async writesDone(): Promise<void> {
-    while (this.writes.size > 0) await Promise.allSettled([...this.writes]);
-  }
+  private readonly writes = new WritesInFlight();
 
   private applyConfEntry(e: Entry, batch: WriteBatch): ConfState {
     const cc = decodeConfChange(e.data);
