@@ -135,7 +135,7 @@ export class HikariNode {
     void connections;
     let admin: AdminServer | null = null;
     const info = () => ({ clusterId: config.clusterId, clientAddress: config.clientAddress, adminAddress: config.adminAddress, peerAddress: config.peerAddress });
-    const authApi = new AuthApi({ propose: (cmd) => runtime.propose(cmd), readBarrier: () => runtime.readBarrier(), stateBarrier: () => runtime.stateBarrier(), list: () => authTable.list(), now: () => clock.now() });
+    const authApi = new AuthApi({ propose: (cmd) => runtime.proposeInEffect(cmd), readBarrier: () => runtime.readBarrier(), list: () => authTable.list(), now: () => clock.now() });
     admin = new AdminServer(runtime, registry, log, info, servicesApiFor(runtime, sm, watches), {
       guard, auth: authApi, ...(tls !== null && config.adminTls ? { tls: clientListenerOptions(tls, TLS_HANDSHAKE_TIMEOUT_MS) } : {}),
     });

@@ -27,14 +27,10 @@ import { checkSecret, checkTokenId, hashSecret } from '../auth/tokens';
 
 /** What the API needs from its node. */
 export interface AuthApiSource {
+  /** Proposes a command; resolves once it is in effect on this node (a token revoked is refused from the next request). */
   propose(cmd: Command): Promise<Outcome>;
   /** A linearizable read point, once this node has applied up to it. */
   readBarrier(): Promise<number>;
-  /**
-   * Resolves once what this node has applied so far is in effect here: its permission table follows
-   * written batches, and a proposal is answered as soon as it is applied, before its batch is written.
-   */
-  stateBarrier(): Promise<void>;
   list(): AuthListing;
   now(): number;
 }
@@ -110,9 +106,6 @@ export class AuthApi {
   private async apply(cmd: AuthCommand): Promise<{ existed: boolean }> {
     const outcome = await this.source.propose(cmd);
     if (!outcome.ok) throw errorFromWire(outcome.error);
-    // Answer once the change is in effect on this node (the leader): a token revoked is refused from
-    // the very next request (other nodes refuse it once they apply the revocation).
-    await this.source.stateBarrier();
     const value = outcome.value;
     return { existed: isPlainObject(value) && value.existed === true };
   }

@@ -14,15 +14,58 @@
  * unless the session it was sent in is still its session — whose slots, then, are kept.
  */
 import { HikariError } from '@hikarikeeper/protocol';
-import { dedupRange, sessionKey } from './keys';
+import { dedupClientOf, dedupRange, DEDUP_RANGE, sessionKey, StateKey } from './keys';
 import type { Overlay } from './overlay';
-import { unpack } from './packer';
+import { pack, unpack } from './packer';
+import type { StateReader } from './state-store';
+
+/**
+ * Results remembered per client for deduplication: a ring of this many slots, indexed by sequence
+ * number. A client must keep fewer writes than this in flight (the SDK does), so that a retry always
+ * finds its first outcome.
+ */
+export const DEDUP_SLOTS = 256;
+
+/**
+ * A client's dedup slot that misses the cache brings this many of its next slots along (state-cache.ts,
+ * Read-ahead): its next writes use them, and on a young client they are absent — which the cache
+ * then knows — so that a client's first DEDUP_SLOTS writes cost a read every this many, not each.
+ */
+export const DEDUP_READ_AHEAD = 32;
+
+/** The read-ahead of a state key (latin1) that missed the cache: a dedup slot's next slots. */
+export function dedupReadAhead(missed: string): string[] | null {
+  if (missed.charCodeAt(0) !== StateKey.Dedup || missed.length < 4) return null;
+  const prefix = missed.slice(0, -2); // 0x15 + client id + 0x00
+  const slot = (missed.charCodeAt(missed.length - 2) << 8) | missed.charCodeAt(missed.length - 1);
+  const out: string[] = new Array(DEDUP_READ_AHEAD);
+  for (let j = 1; j <= DEDUP_READ_AHEAD; j++) {
+    const next = (slot + j) % DEDUP_SLOTS;
+    out[j - 1] = prefix + String.fromCharCode(next >> 8, next & 0xff);
+  }
+  return out;
+}
+
+/** A client's dedup slots, as `scanClients` found them. */
+export interface ClientSlots {
+  readonly id: string;
+  slots: number;
+  /** When its newest slot's write applied (leader's clock, ms). */
+  newest: number;
+  /** The sessions its slots' writes were made in (distinct). */
+  sessions: string[];
+}
 
 /** Most client ids in one `forget` entry (each may hold up to DEDUP_SLOTS slots). */
 export const FORGET_CLIENTS_MAX = 1_000;
 
 /** `before`: forget a listed client only if every slot of it is older (leader's clock, ms) and none was written in a live session. */
 export type ClientsCommand = { k: 'clients'; op: 'forget'; ids: string[]; before: number; t: number };
+
+/** A dedup slot's value: the write's seq and outcome, when it applied, and the session it was made in. */
+export function encodeSlot(seq: number, outcome: unknown, t: number, sid: string | undefined): Buffer {
+  return pack(sid === undefined ? [seq, outcome, t] : [seq, outcome, t, sid]);
+}
 
 /**
  * When a slot's write applied (0 for slots written before slots carried it: as old as can be) and the
@@ -65,4 +108,30 @@ async function anySessionAlive(o: Overlay, slots: ReadonlyArray<{ sid: string | 
     if ((await o.get(sessionKey(sid))) !== null) return true;
   }
   return false;
+}
+
+/**
+ * The clients with dedup slots in `store`, in client id order after `after` (null: from the first),
+ * with the time of each one's newest slot and the sessions of its slots: whole clients only, until
+ * `keysMax` slots were read. `next` is where the next page starts (null: this page reached the end).
+ */
+export async function scanClients(store: StateReader, after: string | null, keysMax: number): Promise<{ clients: ClientSlots[]; next: string | null }> {
+  const clients: ClientSlots[] = [];
+  let current: ClientSlots | null = null;
+  let keys = 0;
+  const gte = after === null ? DEDUP_RANGE.gte : dedupRange(after).lt;
+  for await (const [key, value] of store.iterate({ gte, lt: DEDUP_RANGE.lt })) {
+    const id = dedupClientOf(key);
+    if (current === null || current.id !== id) {
+      if (keys >= keysMax && current !== null) return { clients, next: current.id };
+      current = { id, slots: 0, newest: 0, sessions: [] };
+      clients.push(current);
+    }
+    current.slots++;
+    const slot = readSlot(value);
+    current.newest = Math.max(current.newest, slot.t);
+    if (slot.sid !== null && !current.sessions.includes(slot.sid)) current.sessions.push(slot.sid);
+    keys++;
+  }
+  return { clients, next: null };
 }

@@ -1,7 +1,7 @@
 import { MemoryBatch, MemoryStateStore } from './state-store';
 import { StateCache } from './state-cache';
 import { lockKey, sessionKey, statKey, childKey, dedupKey } from './keys';
-import { DEDUP_READ_AHEAD, DEDUP_SLOTS, dedupReadAhead } from './state-machine';
+import { DEDUP_READ_AHEAD, DEDUP_SLOTS, dedupReadAhead } from './clients';
 
 /** A store whose reads can be held back, to interleave a read with a write. */
 class SlowStore extends MemoryStateStore {

@@ -3,55 +3,21 @@ import {
   CHILDREN_DATA_PAGE_BYTES_MAX, CHILDREN_PAGE_DEFAULT, ChildrenResult, errorToWire, ExistsResult, GetResult, HikariError, MultiResult, ROOT_PATH,
 } from '@hikarikeeper/protocol';
 import { Command, decodeCommand, Outcome } from './commands';
-import { childKey, childNameOf, childrenRange, dataKey, dedupClientOf, dedupKey, dedupRange, DEDUP_RANGE, fenceCounterKey, lockKey, SESSION_RANGE, sessionIdOf, sessionKey, StateKey, statKey } from './keys';
+import { childKey, childNameOf, childrenRange, dataKey, dedupKey, fenceCounterKey, lockKey, SESSION_RANGE, sessionIdOf, sessionKey, statKey } from './keys';
 import { applyLock, decodeLock } from './locks';
 import { applyAuth, AuthChange } from './auth';
 import type { LockRecord, TicketEvent } from './lock-rules';
 import { applyOp, ApplyPoint, ChangeRecord, keysToPrefetch, readRecord } from './namespace';
 import { applySession, decodeSession, SessionRecord } from './sessions';
 import { Overlay } from './overlay';
-import { pack, unpack } from './packer';
+import { unpack } from './packer';
 import { decodeRecord, ROOT_RECORD, toStat } from './node-record';
 import type { BatchWriter, StateReader } from './state-store';
 import { StateCache, STATE_CACHE_BYTES_DEFAULT } from './state-cache';
-import { applyClients, readSlot } from './clients';
+import { applyClients, ClientSlots, DEDUP_SLOTS, dedupReadAhead, encodeSlot, scanClients } from './clients';
 
-/** A client's dedup slots, as `scanClients` found them. */
-export interface ClientSlots {
-  readonly id: string;
-  slots: number;
-  /** When its newest slot's write applied (leader's clock, ms). */
-  newest: number;
-  /** The sessions its slots' writes were made in (distinct). */
-  sessions: string[];
-}
-
-/**
- * Results remembered per client for deduplication: a ring of this many slots, indexed by sequence
- * number. A client must keep fewer writes than this in flight (the SDK does), so that a retry always
- * finds its first outcome.
- */
-export const DEDUP_SLOTS = 256;
-
-/**
- * A client's dedup slot that misses the cache brings this many of its next slots along (state-cache.ts,
- * Read-ahead): its next writes use them, and on a young client they are absent — which the cache
- * then knows — so that a client's first DEDUP_SLOTS writes cost a read every this many, not each.
- */
-export const DEDUP_READ_AHEAD = 32;
-
-/** The read-ahead of a state key (latin1) that missed the cache: a dedup slot's next slots. */
-export function dedupReadAhead(missed: string): string[] | null {
-  if (missed.charCodeAt(0) !== StateKey.Dedup || missed.length < 4) return null;
-  const prefix = missed.slice(0, -2); // 0x15 + client id + 0x00
-  const slot = (missed.charCodeAt(missed.length - 2) << 8) | missed.charCodeAt(missed.length - 1);
-  const out: string[] = new Array(DEDUP_READ_AHEAD);
-  for (let j = 1; j <= DEDUP_READ_AHEAD; j++) {
-    const next = (slot + j) % DEDUP_SLOTS;
-    out[j - 1] = prefix + String.fromCharCode(next >> 8, next & 0xff);
-  }
-  return out;
-}
+export { DEDUP_SLOTS } from './clients';
+export type { ClientSlots } from './clients';
 
 /** What applying a batch produced: an outcome per command entry, the changes (for watches), the sessions written. */
 export interface BatchResult {
@@ -192,31 +158,16 @@ export class CoordinationStateMachine {
       return { ok: false, error: errorToWire(HikariError.invalidArgument('command', `entry ${entry.index} is not a command`)) };
     }
     if (cmd.k === 'session') {
-      const fork = overlay.fork();
-      const at: ApplyPoint = { index: entry.index, time: cmd.t, changes: [], sessions: new Map(), tickets: [] };
-      try {
+      return forked(overlay, async (fork) => {
+        const at: ApplyPoint = { index: entry.index, time: cmd.t, changes: [], sessions: new Map(), tickets: [] };
         const value = await applySession(fork, cmd, at);
-        overlay.absorb(fork);
         changes.push(...at.changes);
         tickets.push(...at.tickets);
         for (const [id, r] of at.sessions) sessions.set(id, r);
-        return { ok: true, value };
-      } catch (e) {
-        if (!(e instanceof HikariError)) throw e;
-        return { ok: false, error: errorToWire(e) };
-      }
+        return value;
+      });
     }
-    if (cmd.k === 'clients') {
-      const fork = overlay.fork();
-      try {
-        const value = await applyClients(fork, cmd);
-        overlay.absorb(fork);
-        return { ok: true, value };
-      } catch (e) {
-        if (!(e instanceof HikariError)) throw e;
-        return { ok: false, error: errorToWire(e) };
-      }
-    }
+    if (cmd.k === 'clients') return forked(overlay, (fork) => applyClients(fork, cmd));
     const dedup = cmd.c !== undefined && cmd.s !== undefined ? dedupKey(cmd.c, cmd.s % DEDUP_SLOTS) : null;
     if (dedup) {
       const seen = await overlay.get(dedup);
@@ -257,34 +208,13 @@ export class CoordinationStateMachine {
       if (!(e instanceof HikariError)) throw e; // a bug: stop rather than diverge
       outcome = { ok: false, error: errorToWire(e) };
     }
-    if (dedup) overlay.put(dedup, pack(cmd.sid === undefined ? [cmd.s, outcome, cmd.t] : [cmd.s, outcome, cmd.t, cmd.sid]));
+    if (dedup) overlay.put(dedup, encodeSlot(cmd.s!, outcome, cmd.t, cmd.sid));
     return outcome;
   }
 
-  /**
-   * The clients with dedup slots as applied here, in client id order after `after` (null: from the
-   * first), with the time of each one's newest slot: whole clients only, until `keysMax` slots were
-   * read. `next` is where the next page starts (null: this page reached the end).
-   */
-  async scanClients(after: string | null, keysMax: number): Promise<{ clients: ClientSlots[]; next: string | null }> {
-    const clients: ClientSlots[] = [];
-    let current: ClientSlots | null = null;
-    let keys = 0;
-    const gte = after === null ? DEDUP_RANGE.gte : dedupRange(after).lt;
-    for await (const [key, value] of this.store.iterate({ gte, lt: DEDUP_RANGE.lt })) {
-      const id = dedupClientOf(key);
-      if (current === null || current.id !== id) {
-        if (keys >= keysMax && current !== null) return { clients, next: current.id };
-        current = { id, slots: 0, newest: 0, sessions: [] };
-        clients.push(current);
-      }
-      current.slots++;
-      const slot = readSlot(value);
-      current.newest = Math.max(current.newest, slot.t);
-      if (slot.sid !== null && !current.sessions.includes(slot.sid)) current.sessions.push(slot.sid);
-      keys++;
-    }
-    return { clients, next: null };
+  /** The clients with dedup slots as applied here, a page at a time (see clients.ts, scanClients). */
+  scanClients(after: string | null, keysMax: number): Promise<{ clients: ClientSlots[]; next: string | null }> {
+    return scanClients(this.store, after, keysMax);
   }
 
   /** Every session as applied (to rebuild the in-memory session table at start). */
@@ -360,16 +290,28 @@ export class CoordinationStateMachine {
 }
 
 /** An admin command on auth records (see auth.ts): all or nothing, its changes published once it applied. */
-async function applyAuthCommand(overlay: Overlay, cmd: Extract<Command, { k: 'auth' }>, auth: AuthChange[]): Promise<Outcome> {
-  const fork = overlay.fork();
-  const changes: AuthChange[] = [];
-  try {
+function applyAuthCommand(overlay: Overlay, cmd: Extract<Command, { k: 'auth' }>, auth: AuthChange[]): Promise<Outcome> {
+  return forked(overlay, async (fork) => {
+    const changes: AuthChange[] = [];
     const value = await applyAuth(fork, cmd, changes);
-    overlay.absorb(fork);
     auth.push(...changes);
+    return value;
+  });
+}
+
+/**
+ * Runs `apply` on a fork of `overlay`: its writes join the overlay if it succeeds (what it records
+ * for the caller it records only then, at its end); a HikariError becomes a coded outcome and changes
+ * nothing. Any other error is a bug: it propagates, and the node stops rather than diverge.
+ */
+async function forked(overlay: Overlay, apply: (fork: Overlay) => Promise<unknown>): Promise<Outcome> {
+  const fork = overlay.fork();
+  try {
+    const value = await apply(fork);
+    overlay.absorb(fork);
     return { ok: true, value };
   } catch (e) {
-    if (!(e instanceof HikariError)) throw e; // a bug: stop rather than diverge
+    if (!(e instanceof HikariError)) throw e;
     return { ok: false, error: errorToWire(e) };
   }
 }

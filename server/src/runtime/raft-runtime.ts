@@ -122,7 +122,6 @@ export class RaftRuntime {
   private readonly batchListeners = new Set<(b: AppliedBatch) => void>();
   /** Told of lock tickets as soon as their entries are applied, before the Ready's write (see onTicketsApplied). */
   private readonly ticketListeners = new Set<(tickets: readonly TicketEvent[]) => void>();
-  /** The write of the Ready in progress (see stateBarrier). */
   private readonly snapshotListeners = new Set<(applied: number) => Promise<void> | void>();
   private lastPublished = 0;
   private readonly roleListeners = new Set<(role: Role, leader: NodeId, term: number) => void>();
@@ -233,6 +232,17 @@ export class RaftRuntime {
   onRoleChange(fn: (role: Role, leader: NodeId, term: number) => void): () => void {
     this.roleListeners.add(fn);
     return () => this.roleListeners.delete(fn);
+  }
+
+  /**
+   * `propose`, resolving once the command is in effect on this node: a proposal is answered as soon as
+   * it is applied, before its batch is written, while the node's in-memory tables (sessions,
+   * permissions) follow written batches. For the calls whose next request reads those tables.
+   */
+  async proposeInEffect(cmd: Command): Promise<Outcome> {
+    const outcome = await this.propose(cmd);
+    await this.stateBarrier();
+    return outcome;
   }
 
   /**

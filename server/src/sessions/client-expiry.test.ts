@@ -1,6 +1,6 @@
 import pino from 'pino';
 import type { Command, Outcome } from '../coordination/commands';
-import type { ClientSlots } from '../coordination/state-machine';
+import type { ClientSlots } from '../coordination/clients';
 import type { Clock } from '../runtime/clock';
 import { ClientExpiry, FORGET_SLOTS_MAX, SWEEP_KEYS_MAX } from './client-expiry';
 

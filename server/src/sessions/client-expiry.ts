@@ -1,6 +1,6 @@
 import type { Command, Outcome } from '../coordination/commands';
 import { FORGET_CLIENTS_MAX } from '../coordination/clients';
-import type { ClientSlots } from '../coordination/state-machine';
+import type { ClientSlots } from '../coordination/clients';
 import type { Clock } from '../runtime/clock';
 import type { Logger } from '../logger';
 

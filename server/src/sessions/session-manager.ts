@@ -121,16 +121,12 @@ export class SessionManager {
     const id = randomBytes(16).toString('hex');
     const cmd: SessionCommand = { k: 'session', op: 'open', id, ttl: this.clampTimeout(timeoutMs), t: this.clock.now() };
     if (owner !== undefined) cmd.o = owner;
-    const opened = (await this.propose(cmd)) as { sessionId: string; timeoutMs: number };
-    // A proposal is answered once applied, before its batch is written; this table follows written
-    // batches. Answer once it knows the session, so that a keepalive sent right away finds it.
-    await this.runtime.stateBarrier();
-    return opened;
+    // In effect here before the answer: a keepalive sent right behind it finds the session in the table.
+    return (await this.propose(cmd, true)) as { sessionId: string; timeoutMs: number };
   }
 
   async close(id: string): Promise<void> {
-    await this.propose({ k: 'session', op: 'close', id, t: this.clock.now() });
-    await this.runtime.stateBarrier(); // (see open): a request right after the close finds it closed
+    await this.propose({ k: 'session', op: 'close', id, t: this.clock.now() }, true); // (see open)
   }
 
   /** Renews `id`; resolves once the renewal is committed. Leader only. */
@@ -144,8 +140,9 @@ export class SessionManager {
     });
   }
 
-  private async propose(cmd: SessionCommand): Promise<unknown> {
-    const outcome = await this.runtime.propose(cmd);
+  /** `inEffect`: resolve once this node's session table shows the change (RaftRuntime.proposeInEffect). */
+  private async propose(cmd: SessionCommand, inEffect = false): Promise<unknown> {
+    const outcome = await (inEffect ? this.runtime.proposeInEffect(cmd) : this.runtime.propose(cmd));
     if (!outcome.ok) throw errorFromWire(outcome.error);
     return outcome.value;
   }
