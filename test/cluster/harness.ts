@@ -103,14 +103,9 @@ export class RawConnection {
   readonly received: Envelope[] = [];
   closed = false;
   private readonly decoder = new FrameDecoder();
-  /** Woken when anything arrives (answer() waits on it, so that a test can send right behind an answer). */
-  private arrived: (() => void) | null = null;
   private constructor(readonly socket: Socket) {
     socket.on('data', (c) => {
       for (const b of this.decoder.push(c)) this.received.push(decodeEnvelope(b));
-      const wake = this.arrived;
-      this.arrived = null;
-      wake?.();
     });
     socket.on('close', () => (this.closed = true));
     socket.on('error', () => undefined);
@@ -134,13 +129,7 @@ export class RawConnection {
       const e = this.received.find((x) => 'id' in x && x.id === id);
       if (e) return e;
       if (Date.now() > deadline) throw new Error(`no answer to request ${id}`);
-      await new Promise<void>((r) => {
-        const timer = setTimeout(r, 20);
-        this.arrived = () => {
-          clearTimeout(timer);
-          r();
-        };
-      });
+      await new Promise((r) => setTimeout(r, 20));
     }
   }
   /** Sends a request and waits for its answer. */
