@@ -8,6 +8,8 @@
  * Rows (each the median of --rounds runs of N operations, one at a time):
  * - loopback round trip: a 1-byte message to a second Node process over TCP on 127.0.0.1 and its
  *   echo back (each side: one write, one wake-up, one read); CPU of both processes;
+ * - the same with 64 connections at once, each in a closed loop of 64-byte messages: the least CPU a
+ *   Node.js server (the echo side) spends per request on 64 busy connections, before doing any work;
  * - thread-pool hop: `fs.fstat` of an open file, i.e. a job to libuv's pool and its completion back
  *   on the event loop (how RocksDB's reads and writes reach the pool);
  * - write + fdatasync: 1 KiB appended to a file in the temporary folder, then `fdatasync`;
@@ -104,10 +106,46 @@ async function loopbackRoundTrips(ops: number): Promise<Sample> {
   }
 }
 
+/**
+ * 64 connections to the echo process, each in a closed loop of 64-byte requests (the `locks`
+ * benchmark's shape: 64 workers, one connection each): what any Node.js server pays per request
+ * for its socket reads and writes alone when many connections are busy at once, with no work
+ * between them. `ops` requests in all.
+ */
+async function concurrentRoundTrips(ops: number, connections = 64): Promise<Sample> {
+  const child = fork(__filename, [ECHO_ARG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as number));
+      child.once('exit', (code) => reject(new Error(`the echo process exited (${code})`)));
+    });
+    const sockets = await Promise.all(Array.from({ length: connections }, () => new Promise<Socket>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => resolve(s));
+      s.once('error', reject);
+    })));
+    for (const s of sockets) s.setNoDelay(true);
+    const request = Buffer.alloc(64, 0x63);
+    const each = Math.ceil(ops / connections);
+    try {
+      await Promise.all(sockets.map((s) => pingPong(s, request, Math.min(200, each))));
+      return await timed(each * connections, () => Promise.all(sockets.map((s) => pingPong(s, request, each))).then(() => undefined), child.pid ?? null);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+  } finally {
+    child.kill();
+  }
+}
+
+/** One message at a time on `socket`, `ops` times; a 64-byte message's echo may come in pieces. */
 function pingPong(socket: Socket, one: Buffer, ops: number): Promise<void> {
   return new Promise<void>((resolve) => {
     let n = 0;
-    const onData = (): void => {
+    let pending = one.length;
+    const onData = (d: Buffer): void => {
+      pending -= d.length;
+      if (pending > 0) return;
+      pending = one.length;
       if (++n < ops) socket.write(one);
       else {
         socket.off('data', onData);
@@ -183,6 +221,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hk-machine-'));
   const measures: Measure[] = [
     { name: 'loopback round trip (2 processes, TCP)', ops: 20_000, run: (n) => loopbackRoundTrips(n) },
+    { name: 'the same, 64 connections at once, 64 B each way', ops: 64_000, run: (n) => concurrentRoundTrips(n) },
     { name: 'thread-pool hop (fs.fstat)', ops: 20_000, run: (n) => poolHops(n) },
     { name: '1 KiB write + fdatasync', ops: 2_000, run: (n) => fdatasyncs(dir, n) },
     { name: 'RocksDB write, 10 × 100 B, synced', ops: 2_000, run: (n) => rocksWrites(dir, n, true) },

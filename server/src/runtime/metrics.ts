@@ -1,3 +1,4 @@
+import { Message, MessageType } from '@hikarikeeper/raft';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The runtime's instruments; `noMetrics` when nothing is collected (tests). */
@@ -12,12 +13,14 @@ export interface RuntimeMetrics {
   readySeconds: { observe(v: number): void };
   fsyncSeconds: { observe(v: number): void };
   applySeconds: { observe(v: number): void };
+  /** Raft messages sent to peers, by kind (`app` for an append with entries, `app_empty` without). */
+  messagesSent: { inc(labels: { kind: string }, n?: number): void };
 }
 
 const none = { set() {}, inc() {}, observe() {} };
 export const noMetrics: RuntimeMetrics = {
   term: none, commitIndex: none, appliedIndex: none, elections: none, proposals: none, droppedMessages: none,
-  readyEntries: none, readySeconds: none, fsyncSeconds: none, applySeconds: none,
+  readyEntries: none, readySeconds: none, fsyncSeconds: none, applySeconds: none, messagesSent: none,
 };
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
@@ -36,5 +39,18 @@ export function prometheusRuntimeMetrics(registry: Registry): RuntimeMetrics {
     readySeconds: new Histogram({ name: 'hikari_raft_ready_seconds', help: 'Time to handle one Ready', buckets: LATENCY_BUCKETS, registers: r }),
     fsyncSeconds: new Histogram({ name: 'hikari_storage_write_seconds', help: 'RocksDB batch write time (synced when Raft requires)', buckets: LATENCY_BUCKETS, registers: r }),
     applySeconds: new Histogram({ name: 'hikari_apply_seconds', help: 'State machine apply time per Ready', buckets: LATENCY_BUCKETS, registers: r }),
+    messagesSent: new Counter({ name: 'hikari_raft_messages_sent_total', help: 'Raft messages sent to peers, by kind (app: an append with entries; app_empty: one without, e.g. a commit index update)', labelNames: ['kind'], registers: r }),
   };
 }
+
+/** A message's label in hikari_raft_messages_sent_total: its type in snake case (`app_resp`, `heartbeat`…); an append without entries is `app_empty`. */
+export function raftMessageKind(m: Message): string {
+  if (m.type === MessageType.App && m.entries.length === 0) return 'app_empty';
+  return MESSAGE_KINDS[m.type] ?? 'other';
+}
+
+const MESSAGE_KINDS: Record<number, string> = Object.fromEntries(
+  Object.entries(MessageType)
+    .filter((e): e is [string, number] => typeof e[1] === 'number')
+    .map(([name, value]) => [value, name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase()]),
+);

@@ -21,7 +21,7 @@ import { Logger, silentLogger } from '../logger';
 import { MEMBER_ADDRESS_RANGE, memberAddressKey } from '../coordination/keys';
 import { pack, unpack } from '../coordination/packer';
 import { WritesInFlight } from './writes-in-flight';
-import { RuntimeMetrics, noMetrics } from './metrics';
+import { RuntimeMetrics, noMetrics, raftMessageKind } from './metrics';
 import { FAILPOINTS, failpoints } from '../failpoints';
 
 /** What one durable batch changed. */
@@ -471,7 +471,7 @@ export class RaftRuntime {
       if (m.type === MessageType.Snap) this.sendSnapshot(m);
       else (SEND_BEFORE_PERSIST.has(m.type) ? early : late).push(m);
     }
-    if (early.length > 0) this.opts.transport.send(early);
+    if (early.length > 0) this.send(early);
     // What the new entries' apply will read is read now, while they are replicated (see warm).
     if (rd.entries.length > 0) this.sm.warm(rd.entries);
 
@@ -552,7 +552,7 @@ export class RaftRuntime {
       if (failpoints.enabled) failpoints.hit(FAILPOINTS.raftAfterSave);
       if (rd.snapshot) this.sm.stateReplaced();
       this.sm.batchWritten(applyResult);
-      if (late.length > 0) this.opts.transport.send(late);
+      if (late.length > 0) this.send(late);
       if (rd.snapshot) {
         this.proposals.snapshotInstalled(rd.snapshot.metadata.index, (w) => this.settle(w, () => w.reject(new HikariError(ErrorCode.TIMEOUT, { reason: 'a snapshot replaced the log: the outcome is unknown' }))));
         this.stagedSnapshot = null;
@@ -595,6 +595,11 @@ export class RaftRuntime {
     }
     this.metrics.readySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     this.metrics.commitIndex.set(this.raw.commitIndex());
+  }
+
+  private send(ms: Message[]): void {
+    for (const m of ms) this.metrics.messagesSent.inc({ kind: raftMessageKind(m) });
+    this.opts.transport.send(ms);
   }
 
   /** Writes in flight (their completion steps); see handleReady. */
@@ -784,3 +789,4 @@ function toHikari(e: unknown, leader: string | null): Error {
   }
   return e instanceof Error ? e : new Error(String(e));
 }
+
