@@ -12,7 +12,9 @@
  *   Node.js server (the echo side) spends per request on 64 busy connections, before doing any work;
  * - thread-pool hop: `fs.fstat` of an open file, i.e. a job to libuv's pool and its completion back
  *   on the event loop (how RocksDB's reads and writes reach the pool);
- * - write + fdatasync: 1 KiB appended to a file in the temporary folder, then `fdatasync`;
+ * - write + fdatasync: 1 KiB appended to a file in the temporary folder, then `fdatasync`; and the
+ *   same in three processes at once, each on its own file (a cluster's three nodes on one machine):
+ *   wall time per fsync as each sees it (their median), CPU per fsync over all three;
  * - RocksDB synced write: a batch of 10 puts of 100 bytes, `sync: true` (what a Raft Ready's write
  *   costs at the least), and the same not synced.
  *
@@ -20,7 +22,7 @@
  * process's CPU).
  */
 import { fork } from 'node:child_process';
-import { closeSync, fdatasync, fstat, mkdtempSync, openSync, rmSync, write } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstat, mkdtempSync, openSync, rmSync, write, writeSync } from 'node:fs';
 import { AddressInfo, createServer, connect, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -188,6 +190,43 @@ async function fdatasyncs(dir: string, ops: number): Promise<Sample> {
   }
 }
 
+const FSYNC_WORKER_ARG = '--fsync-worker';
+
+/** A child of `concurrentFdatasyncs`: `ops` × (1 KiB write + fdatasync) on its own file, then its wall and CPU time. */
+function fsyncWorker(file: string, ops: number): void {
+  const fd = openSync(file, 'w');
+  const data = Buffer.alloc(1024, 0x61);
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < ops; i++) {
+    writeSync(fd, data);
+    fdatasyncSync(fd);
+  }
+  const wallUs = Number(process.hrtime.bigint() - t0) / 1e3;
+  const cpu = process.cpuUsage(cpu0);
+  closeSync(fd);
+  process.send?.({ wallUs, cpuUs: cpu.user + cpu.system }, () => process.exit(0));
+}
+
+/**
+ * Three processes at once, each appending 1 KiB and fdatasync-ing its own file on the same file
+ * system, `ops` in all (what a cluster's three nodes do on one machine): wall time per fsync as each
+ * process sees it, and CPU per fsync over all three.
+ */
+async function concurrentFdatasyncs(dir: string, ops: number, processes = 3): Promise<Sample> {
+  const each = Math.ceil(ops / processes);
+  const results = await Promise.all(Array.from({ length: processes }, (_, i) => new Promise<{ wallUs: number; cpuUs: number }>((resolve, reject) => {
+    const child = fork(__filename, [FSYNC_WORKER_ARG, join(dir, `fsync-${i}.dat`), String(each)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (m) => resolve(m as { wallUs: number; cpuUs: number }));
+    child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`an fsync process exited (${code})`))));
+  })));
+  return {
+    wallUs: median(results.map((r) => r.wallUs / each)),
+    cpuUs: results.reduce((sum, r) => sum + r.cpuUs, 0) / (each * processes),
+    peerCpuUs: null,
+  };
+}
+
 async function rocksWrites(dir: string, ops: number, sync: boolean): Promise<Sample> {
   const store = await RocksStore.open(join(dir, `rocks-${sync ? 'sync' : 'nosync'}`));
   const value = Buffer.alloc(100, 0x62);
@@ -224,6 +263,7 @@ async function main(): Promise<void> {
     { name: 'the same, 64 connections at once, 64 B each way', ops: 64_000, run: (n) => concurrentRoundTrips(n) },
     { name: 'thread-pool hop (fs.fstat)', ops: 20_000, run: (n) => poolHops(n) },
     { name: '1 KiB write + fdatasync', ops: 2_000, run: (n) => fdatasyncs(dir, n) },
+    { name: 'the same, 3 processes at once (each its own file)', ops: 3_000, run: (n) => concurrentFdatasyncs(dir, n) },
     { name: 'RocksDB write, 10 × 100 B, synced', ops: 2_000, run: (n) => rocksWrites(dir, n, true) },
     { name: 'RocksDB write, 10 × 100 B, not synced', ops: 20_000, run: (n) => rocksWrites(dir, n, false) },
   ];
@@ -263,6 +303,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv.includes(ECHO_ARG)) echoServer();
+else if (process.argv[2] === FSYNC_WORKER_ARG) fsyncWorker(process.argv[3], Number(process.argv[4]));
 else {
   main().then(
     () => process.exit(0),
