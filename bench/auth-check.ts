@@ -50,8 +50,8 @@ function main(): void {
   table.apply([
     { kind: 'role', name: 'small', record: { grants: one, updatedAt: 0 } },
     { kind: 'role', name: 'large', record: { grants: many, updatedAt: 0 } },
-    { kind: 'token', name: 't-small', record: { hash: Buffer.alloc(32), role: 'small', createdAt: 0, note: '' } },
-    { kind: 'token', name: 't-large', record: { hash: Buffer.alloc(32), role: 'large', createdAt: 0, note: '' } },
+    { kind: 'token', name: 't-small', record: { hash: Buffer.alloc(32), role: 'small', createdAt: 0, note: '', expiresAt: null } },
+    { kind: 'token', name: 't-large', record: { hash: Buffer.alloc(32), role: 'large', createdAt: 0, note: '', expiresAt: null } },
   ]);
   const silent = { debug() {}, info() {}, warn() {}, error() {} };
   const guard = new AccessGuard(table, { adminTokenHash: null, adminSubjects: new Set() }, { denied() {}, unauthenticated() {} }, silent);

@@ -16,6 +16,7 @@ import { execFile } from 'node:child_process';
 import { resolve as resolvePath } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { RawConnection, startTestCluster, TestCluster } from './harness';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { secureExample } from '../../examples/sdk/secure';
 
 const CLIENT_TIMEOUT_MS = 2_000;
@@ -111,6 +112,28 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     expect((await rejection(connect({ token }))).code).toBe(ErrorCode.UNAUTHENTICATED);
     expect((await admin.get('/revocable')).data.toString()).toBe('1');
     expect(await metric('hikari_auth_unauthenticated_total')).toBeGreaterThanOrEqual(before + 5);
+  });
+
+  test('a token made with a time to live works until it expires, then is refused (reason expired) on open and new connections', async () => {
+    await adminCall('PUT', '/v1/auth/roles/rw-all', { grants: [{ scope: 'namespace', access: 'write', prefix: '/' }] });
+    const made = generateToken();
+    const bad = await adminCall('POST', '/v1/auth/tokens', { id: made.id, secret: made.secret, role: 'rw-all', ttlMs: 10 });
+    expect(bad).toMatchObject({ status: 400, body: { error: { code: ErrorCode.INVALID_ARGUMENT, details: { field: 'ttlMs' } } } });
+    const before = Date.now();
+    const res = await adminCall('POST', '/v1/auth/tokens', { id: made.id, secret: made.secret, role: 'rw-all', ttlMs: 3_000 });
+    expect(res.status).toBe(201);
+    const expiresAt = res.body!.expiresAt as number;
+    expect(expiresAt).toBeGreaterThanOrEqual(before + 3_000);
+    expect(expiresAt).toBeLessThanOrEqual(Date.now() + 3_000);
+    const c = await connect({ token: made.token });
+    await c.create('/expiring', '1');
+    await sleep(expiresAt - Date.now() + 100);
+    // No command expires it: each node's clock does, on connections already open and on new ones.
+    await expect(c.set('/expiring', '2')).rejects.toMatchObject({ code: ErrorCode.UNAUTHENTICATED, details: { reason: 'expired' } });
+    expect(await rejection(connect({ token: made.token }))).toMatchObject({ code: ErrorCode.UNAUTHENTICATED, details: { reason: 'expired' } });
+    expect((await admin.get('/expiring')).data.toString()).toBe('1');
+    const listed = (await adminCall('GET', '/v1/auth')).body!.tokens as Array<{ id: string; expiresAt: number | null; expired: boolean }>;
+    expect(listed).toContainEqual(expect.objectContaining({ id: made.id, expiresAt, expired: true }));
   });
 
   test('failpoint routes on the admin port need cluster admin: none is 401, another role 403, the admin token 200', async () => {
@@ -290,6 +313,12 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     expect(await cli('--token', made.stdout, 'auth', 'ls')).toMatchObject({ code: 8 });
     expect(await cli(...asAdmin, 'auth', 'token', 'revoke', made.stdout.split('.')[0]!)).toMatchObject({ code: 0 });
     expect(await cli('--token', made.stdout, 'get', '/cli')).toMatchObject({ code: 8 });
+    const expiring = await cli(...asAdmin, '--json', 'auth', 'token', 'create', '--role', 'cli-app', '--ttl', '1h');
+    expect(expiring.code).toBe(0);
+    const { expiresAt } = JSON.parse(expiring.stdout) as { expiresAt: number };
+    expect(Math.abs(expiresAt - (Date.now() + 3_600_000))).toBeLessThan(60_000);
+    expect((await cli(...asAdmin, 'auth', 'ls')).stdout).toContain(`expires ${new Date(expiresAt).toISOString()}`);
+    expect(await cli(...asAdmin, 'auth', 'token', 'create', '--role', 'cli-app', '--ttl', 'soon')).toMatchObject({ code: 2 });
   });
 
   test('a node whose certificate another CA signed cannot join; a good node joins by snapshot over mutual TLS and knows the tokens', async () => {

@@ -8,14 +8,16 @@
  * | `GET /v1/auth`                       |                                   | `{ roles, tokens, certs }` (no hash, no secret) |
  * | `PUT /v1/auth/roles/<name>`          | `{ grants: [{ scope, access, prefix }] }` | `{ role, existed }`      |
  * | `DELETE /v1/auth/roles/<name>`       |                                   | `{ role, existed }`               |
- * | `POST /v1/auth/tokens`               | `{ id, secret, role, note? }`     | `{ id, role, existed }`           |
+ * | `POST /v1/auth/tokens`               | `{ id, secret, role, note?, ttlMs? }` | `{ id, role, existed, expiresAt }` |
  * | `DELETE /v1/auth/tokens/<id>`        |                                   | `{ id, existed }` (revoked)       |
  * | `PUT /v1/auth/certs/<subject>`       | `{ role, note? }`                 | `{ subject, role, existed }`      |
  * | `DELETE /v1/auth/certs/<subject>`    |                                   | `{ subject, existed }`            |
  *
  * A token's secret is chosen by the caller (`hikari auth token create` draws 32 random bytes), sent
  * once over this port (use TLS), and only its SHA-256 goes into the log: a retry of the same create
- * is then harmless, and nothing in the cluster can give the secret back.
+ * is then harmless, and nothing in the cluster can give the secret back. `ttlMs` (TOKEN_TTL_MS_MIN
+ * to TOKEN_TTL_MS_MAX) makes a token that expires that long after the leader's clock now; without
+ * it, a token lasts until revoked.
  */
 import type { IncomingMessage } from 'node:http';
 import { errorFromWire, HikariError, isPlainObject } from '@hikarikeeper/protocol';
@@ -38,6 +40,9 @@ export interface AuthApiSource {
 export type HttpAnswer = readonly [status: number, body: unknown];
 
 const PREFIX = '/v1/auth';
+/** Shortest and longest time to live of a token: 1 s, 10 years. */
+export const TOKEN_TTL_MS_MIN = 1_000;
+export const TOKEN_TTL_MS_MAX = 10 * 366 * 24 * 3600 * 1000;
 
 export class AuthApi {
   constructor(private readonly source: AuthApiSource) {}
@@ -78,8 +83,9 @@ export class AuthApi {
         const id = checkTokenId(body.id);
         const role = checkRoleName(body.role);
         const hash = hashSecret(checkSecret(body.secret));
-        const { existed } = await this.apply({ k: 'auth', op: 'token.create', id, hash, role, note: checkNote(body.note ?? ''), t });
-        return [existed ? 200 : 201, { id, role, existed }];
+        const expiresAt = body.ttlMs === undefined ? null : t + checkTtl(body.ttlMs);
+        const { existed } = await this.apply({ k: 'auth', op: 'token.create', id, hash, role, note: checkNote(body.note ?? ''), t, expiresAt });
+        return [existed ? 200 : 201, { id, role, existed, expiresAt }];
       }
       case 'DELETE tokens/': {
         const id = checkTokenId(name);
@@ -109,6 +115,13 @@ export class AuthApi {
     const value = outcome.value;
     return { existed: isPlainObject(value) && value.existed === true };
   }
+}
+
+function checkTtl(ttlMs: unknown): number {
+  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < TOKEN_TTL_MS_MIN || ttlMs > TOKEN_TTL_MS_MAX) {
+    throw HikariError.invalidArgument('ttlMs', `must be an integer number of milliseconds in [${TOKEN_TTL_MS_MIN}, ${TOKEN_TTL_MS_MAX}] (1 s to 10 years)`);
+  }
+  return ttlMs;
 }
 
 function notAllowed(method: string, allowed: string): HttpAnswer {

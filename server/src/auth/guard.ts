@@ -26,13 +26,14 @@ export interface AuthObserver {
   unauthenticated(reason: UnauthenticatedReason): void;
 }
 
-export type UnauthenticatedReason = 'missing' | 'bad-token' | 'unknown-certificate' | 'revoked';
+export type UnauthenticatedReason = 'missing' | 'bad-token' | 'unknown-certificate' | 'revoked' | 'expired';
 
 const REASONS: { readonly [R in UnauthenticatedReason]: string } = {
   missing: 'no token and no client certificate: the cluster has authentication on',
   'bad-token': 'the token is not valid (unknown, revoked or mistyped)',
   'unknown-certificate': 'the client certificate is not bound to a role',
   revoked: 'the credential of this connection was revoked',
+  expired: 'the token has expired',
 };
 
 export class AccessGuard {
@@ -55,7 +56,7 @@ export class AccessGuard {
    */
   async authenticate(token: string | undefined, certSubject: string | null, remote: string | undefined, catchUp?: () => Promise<unknown>): Promise<Principal> {
     let found = this.find(token, certSubject);
-    if (typeof found === 'string' && found !== 'missing' && catchUp !== undefined) {
+    if (typeof found === 'string' && found !== 'missing' && found !== 'expired' && catchUp !== undefined) {
       try {
         await catchUp();
         found = this.find(token, certSubject);
@@ -73,7 +74,8 @@ export class AccessGuard {
       const { adminTokenHash } = this.settings;
       if (adminTokenHash !== null && sameHash(hashSecret(token), adminTokenHash)) return new Principal('admin', '');
       const parts = splitToken(token);
-      return parts !== null && this.table.verifyToken(parts.id, parts.secret) ? this.fresh(new Principal('token', parts.id)) : 'bad-token';
+      const status = parts === null ? 'invalid' : this.table.checkToken(parts.id, parts.secret);
+      return status === 'valid' ? this.fresh(new Principal('token', parts!.id)) : status === 'expired' ? 'expired' : 'bad-token';
     }
     if (certSubject !== null) {
       if (this.settings.adminSubjects.has(certSubject)) return new Principal('admin', '');
@@ -85,7 +87,7 @@ export class AccessGuard {
   /** Throws PERMISSION_DENIED (or UNAUTHENTICATED: no principal, or its credential is gone) unless `req` is allowed. */
   authorize(principal: Principal | null, req: ValidatedRequest, remote?: string): void {
     const perms = principal === null ? null : this.table.permissionsOf(principal);
-    if (perms === null) throw this.unauthenticated(principal === null ? 'missing' : 'revoked', remote, principal?.name);
+    if (perms === null) throw this.gone(principal, remote);
     const denial = deniedAccess(perms, req);
     if (denial !== null) throw this.deny(principal!, req.op, denial, remote);
   }
@@ -93,7 +95,7 @@ export class AccessGuard {
   /** The same check for one resource (the admin HTTP API): `access` on `resource` of `scope`. */
   require(principal: Principal | null, what: string, scope: AuthScope, resource: string, access: Access, remote?: string): void {
     const perms = principal === null ? null : this.table.permissionsOf(principal);
-    if (perms === null) throw this.unauthenticated(principal === null ? 'missing' : 'revoked', remote, principal?.name);
+    if (perms === null) throw this.gone(principal, remote);
     if (!perms.allows(scope, resource, accessLevel(access))) throw this.deny(principal!, what, { scope, resource, access }, remote);
   }
 
@@ -105,11 +107,17 @@ export class AccessGuard {
   requireSessionOwner(principal: Principal | null, owner: string | undefined, op: string, remote?: string): void {
     if (owner === undefined || principal?.name === owner) return;
     const perms = principal === null ? null : this.table.permissionsOf(principal);
-    if (perms === null) throw this.unauthenticated(principal === null ? 'missing' : 'revoked', remote, principal?.name);
+    if (perms === null) throw this.gone(principal, remote);
     if (perms.allows('cluster', '', accessLevel('admin'))) return;
     this.observer.denied(op, 'sessions');
     this.log.warn({ op, scope: 'sessions', principal: principal!.name, remote }, 'request denied');
     throw new HikariError(ErrorCode.PERMISSION_DENIED, { op, scope: 'sessions', access: 'write' }, { message: `permission denied: the session belongs to another principal than ${principal!.name}` });
+  }
+
+  /** UNAUTHENTICATED for a request whose principal has no permissions: none, expired, or revoked. */
+  private gone(principal: Principal | null, remote: string | undefined): HikariError {
+    if (principal === null) return this.unauthenticated('missing', remote);
+    return this.unauthenticated(this.table.expired(principal) ? 'expired' : 'revoked', remote, principal.name);
   }
 
   private fresh(p: Principal): Principal {

@@ -4,8 +4,12 @@
  * records, then kept current with the changes of every applied batch, so that a request's check is
  * a few map lookups at most — usually none: a connection's Principal caches its permissions until
  * the table's generation moves (any auth change).
+ *
+ * Token expiry is checked against this node's clock (`now`) on every check, cached or not: a token
+ * stops working at its `expiresAt` on each node by that node's clock (skew between the nodes' clocks
+ * moves it by as much), with no command needed.
  */
-import type { AuthChange, CertRecord, RoleRecord, TokenRecord } from '../coordination/auth';
+import { AuthChange, CertRecord, RoleRecord, TokenRecord, tokenExpired } from '../coordination/auth';
 import { ADMIN_GRANTS, ADMIN_PERMISSIONS, ADMIN_ROLE, Grant, Permissions } from './grants';
 import { hashSecret, sameHash } from './tokens';
 
@@ -19,6 +23,8 @@ export class Principal {
   /** Permissions as of `generation`; null when the credential no longer exists (revoked, unbound). */
   perms: Permissions | null = null;
   generation = -1;
+  /** When the credential expires (a token made with a time to live), as of `generation`; null: never. */
+  expiresAt: number | null = null;
   readonly name: string;
 
   constructor(readonly kind: PrincipalKind, readonly id: string) {
@@ -29,7 +35,7 @@ export class Principal {
 /** What `list()` shows (never a hash). */
 export interface AuthListing {
   roles: Array<{ name: string; builtIn: boolean; grants: readonly Grant[]; updatedAt: number | null }>;
-  tokens: Array<{ id: string; role: string; note: string; createdAt: number }>;
+  tokens: Array<{ id: string; role: string; note: string; createdAt: number; expiresAt: number | null; expired: boolean }>;
   certs: Array<{ subject: string; role: string; note: string; createdAt: number }>;
 }
 
@@ -38,6 +44,8 @@ export class PermissionTable {
   private readonly tokens = new Map<string, TokenRecord>();
   private readonly certs = new Map<string, CertRecord>();
   private gen = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
 
   /** Moves with every change: a Principal whose generation differs looks its permissions up again. */
   get generation(): number {
@@ -70,22 +78,33 @@ export class PermissionTable {
     this.gen++;
   }
 
-  /** Whether token `id` exists and `secret` is its secret (constant-time comparison of the hashes). */
-  verifyToken(id: string, secret: string): boolean {
+  /**
+   * Whether token `id` exists and `secret` is its secret (constant-time comparison of the hashes):
+   * `valid`, `expired` (the right secret of a token past its expiry), or `invalid` (unknown, or not its secret).
+   */
+  checkToken(id: string, secret: string): 'valid' | 'expired' | 'invalid' {
     const record = this.tokens.get(id);
-    return record !== undefined && sameHash(hashSecret(secret), record.hash);
+    if (record === undefined || !sameHash(hashSecret(secret), record.hash)) return 'invalid';
+    return tokenExpired(record, this.now()) ? 'expired' : 'valid';
   }
 
   hasCert(subject: string): boolean {
     return this.certs.has(subject);
   }
 
-  /** The principal's permissions now (cached on it until the next change); null when its credential is gone. */
+  /** The principal's permissions now (cached on it until the next change); null when its credential is gone or expired. */
   permissionsOf(p: Principal): Permissions | null {
-    if (p.generation === this.gen) return p.perms;
-    p.perms = this.lookup(p);
-    p.generation = this.gen;
-    return p.perms;
+    if (p.generation !== this.gen) {
+      p.expiresAt = p.kind === 'token' ? (this.tokens.get(p.id)?.expiresAt ?? null) : null;
+      p.perms = this.lookup(p);
+      p.generation = this.gen;
+    }
+    return this.expired(p) ? null : p.perms;
+  }
+
+  /** Has the principal's credential expired (as of its last lookup)? */
+  expired(p: Principal): boolean {
+    return p.expiresAt !== null && this.now() >= p.expiresAt;
   }
 
   private lookup(p: Principal): Permissions | null {
@@ -98,12 +117,13 @@ export class PermissionTable {
   }
 
   list(): AuthListing {
+    const now = this.now();
     return {
       roles: [
         { name: ADMIN_ROLE, builtIn: true, grants: ADMIN_GRANTS, updatedAt: null },
         ...[...this.roles].sort(byKey).map(([name, r]) => ({ name, builtIn: false, grants: r.record.grants, updatedAt: r.record.updatedAt })),
       ],
-      tokens: [...this.tokens].sort(byKey).map(([id, t]) => ({ id, role: t.role, note: t.note, createdAt: t.createdAt })),
+      tokens: [...this.tokens].sort(byKey).map(([id, t]) => ({ id, role: t.role, note: t.note, createdAt: t.createdAt, expiresAt: t.expiresAt, expired: tokenExpired(t, now) })),
       certs: [...this.certs].sort(byKey).map(([subject, c]) => ({ subject, role: c.role, note: c.note, createdAt: c.createdAt })),
     };
   }

@@ -10,6 +10,7 @@ import { ErrorCode, HikariClient, HikariError } from '@hikarikeeper/client';
 import { AdminClientOptions, adminRequest } from '../admin/admin-client';
 import { parseGrant } from './grant-spec';
 import { generateToken } from '../auth/tokens';
+import { parseDuration } from './duration';
 
 /** Exit codes scripts can test. */
 export const EXIT = {
@@ -249,11 +250,11 @@ function addAuthCommands(program: Command, g: () => Globals): void {
     .action(async () => {
       const r = await onLeader('GET', '/v1/auth');
       const roles = r.roles as Array<{ name: string; grants: Array<{ scope: string; access: string; prefix: string }> }>;
-      const tokens = r.tokens as Array<{ id: string; role: string; note: string }>;
+      const tokens = r.tokens as Array<{ id: string; role: string; note: string; expiresAt: number | null; expired: boolean }>;
       const certs = r.certs as Array<{ subject: string; role: string; note: string }>;
       const human = [
         'roles:', ...roles.map((x) => `  ${x.name}  ${x.grants.map((gr) => `${gr.scope}:${gr.access}:${gr.prefix}`).join(' ')}`),
-        'tokens:', ...tokens.map((t) => `  ${t.id}  ${t.role}  ${t.note}`),
+        'tokens:', ...tokens.map((t) => `  ${t.id}  ${t.role}  ${t.expiresAt === null ? '' : `${t.expired ? 'expired' : 'expires'} ${new Date(t.expiresAt).toISOString()}  `}${t.note}`),
         'certificates:', ...certs.map((c) => `  ${c.subject}  ${c.role}  ${c.note}`),
       ].join('\n');
       out(g(), human, r);
@@ -275,9 +276,11 @@ function addAuthCommands(program: Command, g: () => Globals): void {
   token.command('create').description('make a token for a role and print it (shown once: the cluster keeps only its hash)')
     .requiredOption('--role <role>', 'the role it gets (admin, or one made with `auth role set`)')
     .option('--note <text>', 'who or what it is for', '')
-    .action(async (o: { role: string; note: string }) => {
+    .option('--ttl <duration>', 'expire this long from now (45s, 30m, 12h, 90d; 1s to 10 years); default: until revoked')
+    .action(async (o: { role: string; note: string; ttl?: string }) => {
+      const ttlMs = o.ttl === undefined ? undefined : parseDuration(o.ttl, '--ttl');
       const made = generateToken();
-      const r = await onLeader('POST', '/v1/auth/tokens', { id: made.id, secret: made.secret, role: o.role, note: o.note });
+      const r = await onLeader('POST', '/v1/auth/tokens', { id: made.id, secret: made.secret, role: o.role, note: o.note, ...(ttlMs === undefined ? {} : { ttlMs }) });
       out(g(), made.token, { ...r, token: made.token });
     });
   token.command('revoke <id>').description('revoke a token (its connections are refused from their next request)')

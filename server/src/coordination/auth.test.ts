@@ -3,7 +3,8 @@ import { CHILDREN_PER_NODE_MAX, ErrorCode } from '@hikarikeeper/protocol';
 import { Command, encodeCommand, Outcome } from './commands';
 import { CoordinationStateMachine, BatchResult } from './state-machine';
 import { MemoryBatch, MemoryStateStore } from './state-store';
-import { AuthCommand, loadAuthRecords } from './auth';
+import { AuthCommand, decodeToken, encodeToken, loadAuthRecords } from './auth';
+import { pack } from './packer';
 import { authRange, STATE_RANGE, statKey } from './keys';
 import { encodeRecord, ROOT_RECORD } from './node-record';
 import { PermissionTable, Principal } from '../auth/permission-table';
@@ -14,12 +15,14 @@ import { ADMIN_ROLE, Grant } from '../auth/grants';
 function harness() {
   const store = new MemoryStateStore();
   const sm = new CoordinationStateMachine(store);
-  const table = new PermissionTable();
+  const clock = { now: t };
+  const table = new PermissionTable(() => clock.now);
   let index = 0;
   return {
     store,
     sm,
     table,
+    clock,
     async apply(...cmds: Command[]): Promise<Outcome[]> {
       const entries: Entry[] = cmds.map((c) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeCommand(c) }));
       const batch = new MemoryBatch();
@@ -47,8 +50,8 @@ describe('auth records in the replicated state', () => {
       { k: 'auth', op: 'cert.set', subject: 'svc-a', role: 'app', note: '', t },
     );
     expect(outcomes.map(code)).toEqual(['ok', 'ok', 'ok']);
-    expect(h.table.verifyToken('t1', SECRET)).toBe(true);
-    expect(h.table.verifyToken('t1', 'X'.repeat(43))).toBe(false);
+    expect(h.table.checkToken('t1', SECRET)).toBe('valid');
+    expect(h.table.checkToken('t1', 'X'.repeat(43))).toBe('invalid');
     const p = new Principal('token', 't1');
     expect(h.table.permissionsOf(p)?.allows('namespace', '/app/x', 2)).toBe(true);
     expect(h.table.permissionsOf(p)?.allows('namespace', '/apple', 1)).toBe(false);
@@ -106,6 +109,53 @@ describe('auth records in the replicated state', () => {
     expect([first, again]).toEqual([{ ok: true, value: { existed: false } }, { ok: true, value: { existed: true } }]);
     const [gone, goneAgain] = await h.apply({ k: 'auth', op: 'token.revoke', id: 't1', t }, { k: 'auth', op: 'token.revoke', id: 't1', t });
     expect([gone, goneAgain]).toEqual([{ ok: true, value: { existed: true } }, { ok: true, value: { existed: false } }]);
+  });
+});
+
+describe('token expiry', () => {
+  const expiring = (id: string, at: number, expiresAt: number | null, role = ADMIN_ROLE): AuthCommand => ({ k: 'auth', op: 'token.create', id, hash: hashSecret(SECRET), role, note: '', t: at, expiresAt });
+
+  test('a token made with an expiry works until then by the node\'s clock, then is refused, also for principals holding it', async () => {
+    const h = harness();
+    await h.apply(expiring('t1', t, t + 60_000));
+    const p = new Principal('token', 't1');
+    expect(h.table.checkToken('t1', SECRET)).toBe('valid');
+    expect(h.table.permissionsOf(p)).not.toBeNull();
+    expect(h.table.list().tokens).toEqual([{ id: 't1', role: ADMIN_ROLE, note: '', createdAt: t, expiresAt: t + 60_000, expired: false }]);
+    h.clock.now = t + 59_999;
+    expect(h.table.permissionsOf(p)).not.toBeNull();
+    h.clock.now = t + 60_000;
+    expect(h.table.checkToken('t1', SECRET)).toBe('expired');
+    expect(h.table.checkToken('t1', 'X'.repeat(43))).toBe('invalid'); // the wrong secret learns nothing
+    expect(h.table.permissionsOf(p)).toBeNull(); // cached permissions too: no command was needed
+    expect(h.table.expired(p)).toBe(true);
+    expect(h.table.list().tokens[0]).toMatchObject({ expired: true });
+  });
+
+  test('an expiry that is not after the token is made is refused and changes nothing', async () => {
+    const h = harness();
+    const before = h.store.entries();
+    const outcomes = await h.apply(expiring('t1', t, t), expiring('t2', t, t - 1), expiring('t3', t, 1.5 + t));
+    expect(outcomes.map(code)).toEqual(Array(3).fill(ErrorCode.INVALID_ARGUMENT));
+    expect(h.store.entries()).toEqual(before);
+  });
+
+  test('tokens expired by the time of the next create are deleted by it, on every node alike (their ids and room freed)', async () => {
+    const h = harness();
+    await h.apply(expiring('old', t, t + 1_000), expiring('forever', t, null), expiring('later', t, t + 10_000));
+    const [again] = await h.apply(expiring('old', t + 1_000, null)); // 'old' expired at t + 1,000: its id is free
+    expect(again).toEqual({ ok: true, value: { existed: false } });
+    expect(h.table.list().tokens.map((x) => [x.id, x.expiresAt])).toEqual([['forever', null], ['later', t + 10_000], ['old', null]]);
+    const rebuilt = new PermissionTable(() => t);
+    rebuilt.reset(await loadAuthRecords(h.store));
+    expect(rebuilt.list()).toEqual(h.table.list());
+  });
+
+  test('a token record from before expiry existed (4 fields) reads as never expiring, and one without expiry is still written so', () => {
+    const hash = hashSecret(SECRET);
+    expect(decodeToken(pack([hash, 'app', t, 'n']))).toEqual({ hash, role: 'app', createdAt: t, note: 'n', expiresAt: null });
+    expect(encodeToken({ hash, role: 'app', createdAt: t, note: 'n', expiresAt: null })).toEqual(pack([hash, 'app', t, 'n']));
+    expect(decodeToken(encodeToken({ hash, role: 'app', createdAt: t, note: 'n', expiresAt: t + 5 }))).toMatchObject({ expiresAt: t + 5 });
   });
 });
 

@@ -21,7 +21,7 @@ import { pack, unpack } from './packer';
 export type AuthCommand =
   | { k: 'auth'; op: 'role.set'; name: string; grants: Grant[]; t: number }
   | { k: 'auth'; op: 'role.delete'; name: string; t: number }
-  | { k: 'auth'; op: 'token.create'; id: string; hash: Uint8Array; role: string; note: string; t: number }
+  | { k: 'auth'; op: 'token.create'; id: string; hash: Uint8Array; role: string; note: string; t: number; expiresAt?: number | null }
   | { k: 'auth'; op: 'token.revoke'; id: string; t: number }
   | { k: 'auth'; op: 'cert.set'; subject: string; role: string; note: string; t: number }
   | { k: 'auth'; op: 'cert.delete'; subject: string; t: number };
@@ -35,6 +35,8 @@ export interface TokenRecord {
   readonly role: string;
   readonly createdAt: number;
   readonly note: string;
+  /** When it stops being accepted (ms since the epoch, by each node's clock), or null: never. */
+  readonly expiresAt: number | null;
 }
 export interface CertRecord {
   readonly role: string;
@@ -57,12 +59,18 @@ export function decodeRole(bytes: Uint8Array): RoleRecord {
   const [grants, updatedAt] = unpack<[Array<[Grant['scope'], Grant['access'], string]>, number]>(bytes);
   return { grants: grants.map(([scope, access, prefix]) => ({ scope, access, prefix })), updatedAt };
 }
+/** A token without expiry keeps the 4-field record of the versions before expiry existed. */
 export function encodeToken(r: TokenRecord): Buffer {
-  return pack([r.hash, r.role, r.createdAt, r.note]);
+  return pack(r.expiresAt === null ? [r.hash, r.role, r.createdAt, r.note] : [r.hash, r.role, r.createdAt, r.note, r.expiresAt]);
 }
 export function decodeToken(bytes: Uint8Array): TokenRecord {
-  const [hash, role, createdAt, note] = unpack<[Uint8Array, string, number, string]>(bytes);
-  return { hash: Buffer.from(hash), role, createdAt, note };
+  const [hash, role, createdAt, note, expiresAt] = unpack<[Uint8Array, string, number, string, number?]>(bytes);
+  return { hash: Buffer.from(hash), role, createdAt, note, expiresAt: expiresAt ?? null };
+}
+
+/** Is `r` expired at `now`? */
+export function tokenExpired(r: TokenRecord, now: number): boolean {
+  return r.expiresAt !== null && now >= r.expiresAt;
 }
 export function encodeCert(r: CertRecord): Buffer {
   return pack([r.role, r.createdAt, r.note]);
@@ -115,8 +123,12 @@ export async function applyAuth(o: Overlay, cmd: AuthCommand, changes: AuthChang
     case 'token.create': {
       const id = checkTokenId(cmd.id);
       if (!(cmd.hash instanceof Uint8Array) || cmd.hash.length !== SHA256_BYTES) throw HikariError.invalidArgument('hash', 'must be a SHA-256 digest');
+      const expiresAt = cmd.expiresAt ?? null;
+      if (expiresAt !== null && (!Number.isSafeInteger(expiresAt) || expiresAt <= cmd.t)) throw HikariError.invalidArgument('expiresAt', 'must be a time after the token is made');
       await requireRole(o, cmd.role);
-      const record: TokenRecord = { hash: Buffer.from(cmd.hash), role: cmd.role, createdAt: cmd.t, note: checkNote(cmd.note) };
+      const record: TokenRecord = { hash: Buffer.from(cmd.hash), role: cmd.role, createdAt: cmd.t, note: checkNote(cmd.note), expiresAt };
+      // Tokens expired by the command's time are deleted first: they free their ids and their room.
+      await dropExpiredTokens(o, cmd.t, changes);
       const old = await o.get(authKey('token', id));
       if (old !== null) {
         const was = decodeToken(old);
@@ -162,6 +174,16 @@ async function remove(o: Overlay, kind: 'token' | 'cert', name: string, changes:
   o.del(key);
   changes.push({ kind, name, record: null });
   return { existed: true };
+}
+
+/** Deletes the tokens expired at `now` (the command's time: every node deletes the same ones). */
+async function dropExpiredTokens(o: Overlay, now: number, changes: AuthChange[]): Promise<void> {
+  const range = authRange('token');
+  for (const [key, value] of await o.scan(range.gte, range.lt)) {
+    if (!tokenExpired(decodeToken(value), now)) continue;
+    o.del(key);
+    changes.push({ kind: 'token', name: authKeyOf(key)!.name, record: null });
+  }
 }
 
 async function checkCount(o: Overlay, kind: AuthRecordKind, max: number, what: string): Promise<void> {
