@@ -394,7 +394,7 @@ describe('retries and failover', () => {
     const peer = await startPeer({ limits: { writeRetentionMs: 200 } });
     peer.options.onRequest = (request) => (request.op === 'set' ? request.fail(ErrorCode.TOO_MANY_REQUESTS, { limit: 1 }) : request.respond(answerFor(request)));
     const client = await connect([peer], { backoffInitialMs: 50, backoffMaxMs: 50, timeoutMs: 1_000 });
-    expect(client.sessionId).not.toBeNull();
+    expect(client.session?.id).toEqual(expect.any(String));
     const started = Date.now();
     const error = await rejection(client.set('/a', 'x'));
     expect(error.code).toBe(ErrorCode.TIMEOUT);

@@ -6,7 +6,6 @@
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
 import { HikariClient } from './client';
 import { ClientEvents } from './events';
-import { HikariClientOptions } from './options';
 import { Cluster, haveServer, SERVER_MAIN, useRealCluster } from './real-cluster.test';
 import { eventually } from './scripted-peer.test';
 import { WatchItem } from './watch';

@@ -3,7 +3,7 @@
  * which order, and which events it emits. Peers answer session ops automatically unless a test
  * scripts them (`sessions: 'manual'`); short granted timeouts make keepalives come quickly.
  */
-import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
+import { ErrorCode } from '@hikarikeeper/protocol';
 import { HikariClient } from './client';
 import { ClientEvents } from './events';
 import { PeerRequest, ScriptedPeer, eventually, stat, usePeerFixture } from './scripted-peer.test';

@@ -203,8 +203,9 @@ describe.each([
   test('forget with bad arguments fails with a coded error and changes nothing', async () => {
     await h.apply([ns({ op: 'create', path: '/g', data: bytes(''), mode: 'persistent' }, { c: 'z', s: 1, t: 1 })]);
     const before = await h.dump();
+    const good = { k: 'clients', op: 'forget', ids: ['z'], before: 10, t: 20 };
     for (const bad of [{ ids: 'z' }, { ids: [] as string[], before: 'soon' }, { ids: Array.from({ length: 1001 }, (_, i) => `c${i}`) }, { ids: [''] }]) {
-      const [out] = await h.apply([{ k: 'clients', op: 'forget', ids: ['z'], before: 10, t: 20, ...bad } as unknown as Command]);
+      const [out] = await h.apply([{ ...good, ...bad } as unknown as Command]);
       expect(errorCode(out)).toBe(ErrorCode.INVALID_ARGUMENT);
     }
     expect(await h.dump()).toEqual(before);

@@ -13,7 +13,6 @@
 import { createServer, Server } from 'node:http';
 import { HikariError } from '@hikarikeeper/protocol';
 import { HikariClient } from '../client';
-import { HikariClientOptions } from '../options';
 import { Cluster, haveServer, SERVER_MAIN, useRealCluster } from '../real-cluster.test';
 import { eventually } from '../scripted-peer.test';
 import type { RegisteredEvent } from './instance-handle';

@@ -6,9 +6,8 @@
  * Waiters are queued in a known order by waiting, after each acquire, until `lock.info` shows its
  * ticket: the order of the queue is then the order of the calls, whatever the network did.
  */
-import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
+import { ErrorCode } from '@hikarikeeper/protocol';
 import { HikariClient } from '../client';
-import { HikariClientOptions } from '../options';
 import { Cluster, haveServer, SERVER_MAIN, useRealCluster } from '../real-cluster.test';
 import { eventually } from '../scripted-peer.test';
 import type { ClusterLockGrant } from './cluster-driver';

@@ -5,7 +5,7 @@
  * real Redis Lua (5.1, integer replies, nil), real key expiry, EVALSHA after SCRIPT FLUSH, and a
  * Redis restart, which forgets every grant (what the driver does not guarantee, shown).
  */
-import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
+import { ErrorCode } from '@hikarikeeper/protocol';
 import Redis from 'ioredis';
 import { RedisPeer, startRedis } from '../../../../bench/lib/peers/redis';
 import { describeLockContract } from '../testing/lock-contract';

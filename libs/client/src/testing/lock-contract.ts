@@ -20,7 +20,7 @@
  *
  * This folder is not part of the build: it is imported by test files only.
  */
-import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
+import { ErrorCode } from '@hikarikeeper/protocol';
 import { DistributedLock, withLock } from '../locks/lock';
 import type { AcquireOptions, LockDriver, LockGrant } from '../locks/types';
 import { useContractSubject } from './contract-run';
