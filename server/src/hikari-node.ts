@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { Registry, collectDefaultMetrics, Counter, Histogram, Gauge } from 'prom-client';
 import { bootstrapLog, RandomSource } from '@hikarikeeper/raft';
-import { requestLimits } from '@hikarikeeper/protocol';
+import { HikariError, requestLimits } from '@hikarikeeper/protocol';
 import { RocksStore, WriteBatch } from './storage/rocks';
 import { RocksRaftStorage } from './storage/raft-storage';
 import { CoordinationStateMachine } from './coordination/state-machine';
@@ -25,7 +25,7 @@ import { loadAuthRecords } from './coordination/auth';
 import { PermissionTable } from './auth/permission-table';
 import { AccessGuard } from './auth/guard';
 import { hashSecret } from './auth/tokens';
-import { clientListenerOptions, loadTlsMaterial, peerTlsOf } from './auth/tls';
+import { clientListenerContext, clientListenerOptions, describeCertificate, loadTlsMaterial, peerTlsOf } from './auth/tls';
 import { AuthApi } from './admin/auth-api';
 import { ClientExpiry } from './sessions/client-expiry';
 import { TLS_HANDSHAKE_TIMEOUT_MS } from './api/connection-limits';
@@ -48,6 +48,7 @@ export class HikariNode {
     readonly addresses: { client: string; admin: string; peer: string },
     private readonly sessions: SessionManager,
     private readonly clientExpiry: ClientExpiry,
+    private readonly transport: TcpTransport,
   ) {}
 
   static async start(config: ServerConfig, log: Logger, clock: Clock = systemClock): Promise<HikariNode> {
@@ -157,7 +158,25 @@ export class HikariNode {
     const boundAdmin = await admin.listen(a.host, a.port);
     const addresses = { client: `${boundClient.host}:${boundClient.port}`, admin: `${boundAdmin.host}:${boundAdmin.port}`, peer: config.peerAddress };
     log.info({ id: config.id, ...addresses, dataDir: config.dataDir, tls: tls !== null, adminTls: tls !== null && config.adminTls, auth: config.auth }, 'node started');
-    return new HikariNode(config, runtime, store, clients, admin, log, addresses, sessions, clientExpiry);
+    return new HikariNode(config, runtime, store, clients, admin, log, addresses, sessions, clientExpiry, transport);
+  }
+
+  /**
+   * Certificate rotation without a restart (SIGHUP): reads the configured TLS files again and, if
+   * they are usable, gives them to the peer listener and dials, the client port and the admin port
+   * (when it serves HTTPS) for their next handshakes; connections already open keep theirs. Throws
+   * INVALID_ARGUMENT (the node runs without TLS, or a file is unreadable, not PEM, or a key that is
+   * not the certificate's) and then changes nothing. Returns what the new certificate is.
+   */
+  reloadTls(): { subject: string; validTo: string; fingerprint256: string } {
+    if (this.config.tls === null) throw HikariError.invalidArgument('tls', 'this node runs without TLS (--tls-cert, --tls-key, --tls-ca): TLS is turned on at start, not by a reload');
+    const m = loadTlsMaterial(this.config.tls);
+    this.transport.reloadTls(peerTlsOf(m));
+    this.clients.setTls(clientListenerContext(m));
+    if (this.config.adminTls) this.admin.setTls(clientListenerContext(m));
+    const cert = describeCertificate(m.cert);
+    this.log.info(cert, 'TLS material reloaded: new handshakes use this certificate');
+    return cert;
   }
 
   /**

@@ -75,6 +75,14 @@ async function main(): Promise<void> {
     });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Certificate rotation: the TLS files are read again; a bad file leaves the node on the old ones.
+  process.on('SIGHUP', () => {
+    try {
+      node.reloadTls();
+    } catch (e) {
+      log.error({ err: e instanceof Error ? e.message : String(e) }, 'TLS reload refused; the node keeps its TLS material');
+    }
+  });
   // Launched by a harness (npm start, tests): go when the harness goes.
   const parent = Number(process.env.HIKARI_EXIT_WITH_PARENT);
   if (Number.isSafeInteger(parent) && parent > 0) {

@@ -3,7 +3,8 @@
  * connection included), tokens and client certificates, roles allowed and denied on each kind of
  * operation, the admin port's protection, and a peer with a certificate of another CA kept out.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, HikariClient, HikariClientOptions, HikariError } from '@hikarikeeper/client';
@@ -134,6 +135,48 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     expect((await admin.get('/expiring')).data.toString()).toBe('1');
     const listed = (await adminCall('GET', '/v1/auth')).body!.tokens as Array<{ id: string; expiresAt: number | null; expired: boolean }>;
     expect(listed).toContainEqual(expect.objectContaining({ id: made.id, expiresAt, expired: true }));
+  });
+
+  test('certificate rotation without a restart: after SIGHUP every port presents the new certificate; a bad key is refused and changes nothing', async () => {
+    /** The SHA-256 fingerprint of the certificate `address` presents (verified against the cluster CA). */
+    const presented = (address: string, identity: { cert?: Buffer; key?: Buffer } = {}) => new Promise<string>((resolve, reject) => {
+      const socket = tlsConnect({ host: address.slice(0, address.lastIndexOf(':')), port: Number(address.slice(address.lastIndexOf(':') + 1)), ca, ...identity });
+      socket.once('secureConnect', () => {
+        resolve(socket.getPeerCertificate().fingerprint256);
+        socket.destroy();
+      });
+      socket.once('error', reject);
+    });
+    const asPeer = { cert: readFileSync(certs.client.cert), key: readFileSync(certs.client.key) }; // the peer port asks for a certificate of the CA
+    const node = t.cluster.nodes.find((n) => t.cluster.isRunning(n.id))!;
+    const before = new X509Certificate(readFileSync(certs.node.cert)).fingerprint256;
+    expect(await presented(node.client)).toBe(before);
+    mkdirSync(join(dir, 'rotated'), { recursive: true });
+    const rotated = makeCert(join(dir, 'rotated'), 'node', certs.ca, 'hikari-node', ['localhost', '127.0.0.1', '::1']);
+    const after = new X509Certificate(readFileSync(rotated.cert)).fingerprint256;
+    expect(after).not.toBe(before);
+    copyFileSync(rotated.cert, certs.node.cert);
+    copyFileSync(rotated.key, certs.node.key);
+    for (const n of t.cluster.nodes.filter((x) => t.cluster.isRunning(x.id))) t.cluster.signal(n.id, 'SIGHUP');
+    for (let i = 0; i < 50 && (await presented(node.client)) !== after; i++) await sleep(100);
+    expect(await presented(node.client)).toBe(after);
+    expect(await presented(node.peer, asPeer)).toBe(after);
+    expect(await presented(node.admin)).toBe(after);
+    // Connections opened before keep working, new ones use the new certificate.
+    await admin.create('/rotated', 'x');
+    const fresh = await connect({ token: certs.adminToken });
+    expect((await fresh.get('/rotated')).data.toString()).toBe('x');
+    // A key that is not the certificate's: the reload is refused and logged, the node keeps what it had.
+    writeFileSync(certs.node.key, readFileSync(certs.client.key));
+    try {
+      t.cluster.signal(node.id, 'SIGHUP');
+      for (let i = 0; i < 50 && !node.logs.some((l) => l.includes('TLS reload refused')); i++) await sleep(100);
+      expect(node.logs.filter((l) => l.includes('TLS reload refused'))).toEqual([expect.stringContaining('not usable for TLS')]);
+      expect(await presented(node.client)).toBe(after);
+      expect(await presented(node.peer, asPeer)).toBe(after);
+    } finally {
+      copyFileSync(rotated.key, certs.node.key);
+    }
   });
 
   test('failpoint routes on the admin port need cluster admin: none is 401, another role 403, the admin token 200', async () => {

@@ -1,6 +1,6 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { TlsOptions } from 'node:tls';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { ConfChangeType, Role } from '@hikarikeeper/raft';
 import { ErrorCode, errorToWire, HikariError, TOKEN_PATTERN } from '@hikarikeeper/protocol';
 import type { Registry } from 'prom-client';
@@ -10,7 +10,7 @@ import type { Logger } from '../logger';
 import type { AccessGuard } from '../auth/guard';
 import type { Access, AuthScope } from '../auth/grants';
 import type { Principal } from '../auth/permission-table';
-import { certSubjectOf } from '../auth/tls';
+import { certSubjectOf, replaceListenerContext } from '../auth/tls';
 import { ServicesApi } from './services-api';
 import { AuthApi } from './auth-api';
 import { failpoints } from '../failpoints';
@@ -70,6 +70,11 @@ export class AdminServer {
         resolve(typeof a === 'object' && a ? { host: a.address, port: a.port } : { host, port });
       });
     });
+  }
+
+  /** New TLS material (certificate rotation) for the next handshakes, when served over HTTPS; see auth/tls.ts. */
+  setTls(context: SecureContextOptions): void {
+    replaceListenerContext(this.server, context);
   }
 
   async close(): Promise<void> {

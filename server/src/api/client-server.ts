@@ -1,10 +1,11 @@
 import { createServer, Server, Socket } from 'node:net';
-import { createServer as createTlsServer, TlsOptions } from 'node:tls';
+import { createServer as createTlsServer, SecureContextOptions, TlsOptions } from 'node:tls';
 import { encodeEnvelope, errorEnvelope, HikariError } from '@hikarikeeper/protocol';
 import { ClientConnection, ConnectionObserver } from './client-connection';
 import { CONNECTIONS_PER_ADDRESS_MAX_DEFAULT, tooManyConnections } from './connection-limits';
 import type { Dispatcher } from './dispatcher';
 import { Logger, ThrottledLog } from '../logger';
+import { replaceListenerContext } from '../auth/tls';
 
 /**
  * Most client connections one node accepts; more are refused at accept time. Each session is one
@@ -42,6 +43,11 @@ export class ClientServer {
   ) {
     this.perAddressMax = options.connectionsPerAddressMax ?? CONNECTIONS_PER_ADDRESS_MAX_DEFAULT;
     this.refusals = new ThrottledLog(log);
+  }
+
+  /** New TLS material (certificate rotation) for the next handshakes; see auth/tls.ts. */
+  setTls(context: SecureContextOptions): void {
+    replaceListenerContext(this.server, context);
   }
 
   get connectionCount(): number {

@@ -8,10 +8,15 @@
  * - peer port and peer dials (message and snapshot connections): mutual TLS, both sides verified
  *   against the cluster CA: a node without a certificate signed by it cannot connect;
  * - admin HTTP (when served over TLS): as the client port.
+ *
+ * Rotation: `HikariNode.reloadTls` (SIGHUP) reads the same files again and gives every listener the
+ * new material for its next handshakes (`replaceListenerContext`), and peer dials use it from then on;
+ * connections already open keep theirs.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Socket } from 'node:net';
-import { TLSSocket, TlsOptions } from 'node:tls';
+import { Server, Socket } from 'node:net';
+import { createSecureContext, SecureContextOptions, Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls';
 import { HikariError } from '@hikarikeeper/protocol';
 import type { PeerTls } from '../transport/peer-tls';
 
@@ -47,17 +52,40 @@ export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
     return bytes;
   };
   const ca = read('tlsCa', files.ca);
-  return {
+  const m: TlsMaterial = {
     cert: read('tlsCert', files.cert),
     key: read('tlsKey', files.key),
     ca,
     clientCa: files.clientCa === undefined ? ca : read('tlsClientCa', files.clientCa),
   };
+  // What a listener would refuse (a key that is not the certificate's, say) is refused here, coded.
+  try {
+    createSecureContext({ cert: m.cert, key: m.key, ca: m.ca });
+  } catch (e) {
+    throw HikariError.invalidArgument('tlsKey', `${files.cert} and ${files.key}, with the CA ${files.ca}: not usable for TLS (${(e as Error).message})`);
+  }
+  return m;
+}
+
+/** What a log line says of a certificate: its subject, its end of validity, its SHA-256 fingerprint. */
+export function describeCertificate(pem: Buffer): { subject: string; validTo: string; fingerprint256: string } {
+  const x = new X509Certificate(pem);
+  return { subject: x.subject.replace(/\n/g, ', '), validTo: x.validTo, fingerprint256: x.fingerprint256 };
 }
 
 /** Options of a listener for clients (client port, admin HTTP): the client certificate is optional. */
 export function clientListenerOptions(m: TlsMaterial, handshakeTimeoutMs: number): TlsOptions {
-  return { cert: m.cert, key: m.key, ca: m.clientCa, requestCert: true, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs, minVersion: 'TLSv1.2' };
+  return { ...clientListenerContext(m), requestCert: true, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs, minVersion: 'TLSv1.2' };
+}
+
+/** The certificate, key and CA of a client listener (what a rotation replaces). */
+export function clientListenerContext(m: TlsMaterial): SecureContextOptions {
+  return { cert: m.cert, key: m.key, ca: m.clientCa };
+}
+
+/** Gives a TLS listener (HTTPS included) `context` for its next handshakes; a plain or closed listener is left alone. */
+export function replaceListenerContext(server: Server | null, context: SecureContextOptions): void {
+  if (server instanceof TlsServer) server.setSecureContext(context);
 }
 
 /** The TLS material of peer links (listener and dialer alike): mutual, against the cluster CA. */

@@ -28,8 +28,8 @@ export interface LinkContext {
   readonly logger: TransportLogger;
   readonly random: RandomFn;
   readonly counters: TransportCounters;
-  /** Mutual TLS for every peer connection, or null for plain TCP. */
-  readonly tls: PeerTls | null;
+  /** Mutual TLS for every peer connection, or null for plain TCP (replaced by TcpTransport.reloadTls: new dials use the new one). */
+  tls: PeerTls | null;
   /** Decodes a batch from `from` and hands it over; throws BAD_FRAME (the connection is then closed). */
   deliver(from: NodeId, body: Buffer): void;
   /** Reports `id` unreachable (asynchronously, deduplicated). */

@@ -29,12 +29,14 @@ export function createPeerServer(
   onTlsError: (error: Error, remote: string | undefined) => void,
 ): net.Server {
   if (peerTls === null) return net.createServer(onSocket);
-  const server = tls.createServer(
-    { cert: peerTls.cert, key: peerTls.key, ca: peerTls.ca, requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs, minVersion: 'TLSv1.2' },
-    onSocket,
-  );
+  const server = tls.createServer({ ...peerListenerContext(peerTls), requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs, minVersion: 'TLSv1.2' }, onSocket);
   server.on('tlsClientError', (error, socket) => onTlsError(error, socket.remoteAddress));
   return server;
+}
+
+/** The secure context of a peer listener (see tls.Server#setSecureContext: new handshakes use a new one). */
+export function peerListenerContext(peerTls: PeerTls): tls.SecureContextOptions {
+  return { cert: peerTls.cert, key: peerTls.key, ca: peerTls.ca };
 }
 
 /** Dials a peer; `ready` is the event after which the peer handshake may be written. */

@@ -27,7 +27,8 @@ import { SnapshotReceiver } from './snapshot-receiver';
 import { sendSnapshotStream } from './snapshot-sender';
 import { newCounters, TcpTransportStats, TransportCounters } from './stats';
 import { PeerAddress, silentLogger, Transport, TransportHandler, TransportLogger } from './transport';
-import { createPeerServer, PeerTls } from './peer-tls';
+import * as tls from 'node:tls';
+import { createPeerServer, PeerTls, peerListenerContext } from './peer-tls';
 import { ThrottledLog } from '../logger';
 
 export interface TcpTransportOptions {
@@ -120,7 +121,7 @@ export class TcpTransport implements Transport {
     if (this.state !== 'new') throw new Error(`TcpTransport.start() called when ${this.state}`);
     this.state = 'starting';
     this.handler = handler;
-    const server = createPeerServer(this.options.tls ?? null, this.limits.handshakeTimeoutMs, (socket) => this.accept(socket), (error, remote) => {
+    const server = createPeerServer(this.linkContext.tls, this.limits.handshakeTimeoutMs, (socket) => this.accept(socket), (error, remote) => {
       this.counters.tlsHandshakesRefused++;
       this.tlsRefusals.warn({ remote, err: error.message }, 'peer refused in the TLS handshake');
     });
@@ -142,6 +143,24 @@ export class TcpTransport implements Transport {
     this.state = 'started';
     this.logger.info({ id: this.id, ...this.address() }, 'peer transport listening');
     for (const link of this.links.values()) link.start();
+  }
+
+  /**
+   * Replaces this node's peer TLS material (certificate rotation): the listener's next handshakes and
+   * the next dials (message and snapshot connections) use `peerTls`; connections already open keep
+   * theirs. Throws INVALID_ARGUMENT when the transport runs without TLS or the material is unusable
+   * (a key that does not match its certificate, say), and then changes nothing.
+   */
+  reloadTls(peerTls: PeerTls): void {
+    if (this.linkContext.tls === null) throw HikariError.invalidArgument('tls', 'this transport runs without TLS: TLS is turned on at start, not by a reload');
+    const context = peerListenerContext(peerTls);
+    try {
+      tls.createSecureContext(context); // the checks setSecureContext would make, before anything changes
+    } catch (error) {
+      throw HikariError.invalidArgument('tls', `the new peer TLS material is unusable: ${(error as Error).message}`);
+    }
+    if (this.server instanceof tls.Server) this.server.setSecureContext(context);
+    this.linkContext.tls = peerTls;
   }
 
   send(messages: readonly Message[]): void {

@@ -9,6 +9,7 @@ import { decodeHelloAnswer, encodeHello, encodeHelloAnswer, Hello, HelloAnswer }
 import { TcpTransportLimits } from './limits';
 import { TcpTransport } from './tcp-transport';
 import type { SnapshotStream, TransportLogger } from './transport';
+import type { PeerTls } from './peer-tls';
 
 export const CLUSTER = 'test-cluster';
 
@@ -43,7 +44,7 @@ export class TestNode {
 
   constructor(
     readonly id: NodeId,
-    options: { cluster?: string; port?: number; limits?: Partial<TcpTransportLimits> } = {},
+    options: { cluster?: string; port?: number; limits?: Partial<TcpTransportLimits>; tls?: PeerTls } = {},
   ) {
     this.transport = new TcpTransport({
       id,
@@ -53,6 +54,7 @@ export class TestNode {
       logger: this.logger,
       random: () => 0.5,
       limits: options.limits,
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
     });
     this.transport.onUnreachable = (peer) => this.unreachable.push(peer);
     this.transport.onDisconnected = (peer) => this.disconnected.push(peer);

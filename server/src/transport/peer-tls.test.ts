@@ -1,0 +1,78 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tls from 'node:tls';
+import { ErrorCode } from '@hikarikeeper/protocol';
+import { CertFiles, DevCerts, makeCert, makeDevCerts } from '../tools/dev-certs';
+import type { PeerTls } from './peer-tls';
+import { heartbeat, TestNode, waitFor } from './testing';
+
+describe('TcpTransport over mutual TLS: certificate rotation (reloadTls)', () => {
+  let dir: string;
+  let certs: DevCerts;
+  let rotated: CertFiles;
+  const nodes: TestNode[] = [];
+  const material = (files: CertFiles): PeerTls => ({ cert: readFileSync(files.cert), key: readFileSync(files.key), ca: readFileSync(certs.ca.cert) });
+  const fingerprint = (files: CertFiles) => new X509Certificate(readFileSync(files.cert)).fingerprint256;
+
+  /** The fingerprint of the certificate the listener on `port` presents to a peer of the cluster CA. */
+  const presented = (port: number) => new Promise<string>((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(certs.ca.cert), cert: readFileSync(certs.client.cert), key: readFileSync(certs.client.key) });
+    socket.once('secureConnect', () => {
+      resolve(socket.getPeerCertificate().fingerprint256);
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hk-peer-tls-'));
+    certs = makeDevCerts(dir);
+    rotated = makeCert(dir, 'rotated', certs.ca, 'hikari-node', ['127.0.0.1']);
+  });
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.transport.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the listener and the next dials present the new certificate; a bad key, or a transport without TLS, is refused and changes nothing', async () => {
+    // Peer 2 is a bare TLS listener that records the certificate each dial of node 1 presents.
+    const dialedWith: string[] = [];
+    const accepted: tls.TLSSocket[] = [];
+    const peer = tls.createServer({ ...material(certs.node), requestCert: true, rejectUnauthorized: true }, (socket) => {
+      dialedWith.push(socket.getPeerCertificate().fingerprint256);
+      accepted.push(socket);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+    try {
+      const n1 = await TestNode.start(1, { tls: material(certs.node) });
+      nodes.push(n1);
+      n1.transport.setPeers([{ id: 2, host: '127.0.0.1', port: (peer.address() as { port: number }).port }]);
+      n1.transport.send([heartbeat(1, 2)]);
+      await waitFor(() => dialedWith.length > 0, 'a first dial');
+      expect(dialedWith[0]).toBe(fingerprint(certs.node));
+      expect(await presented(n1.port)).toBe(fingerprint(certs.node));
+
+      n1.transport.reloadTls(material(rotated));
+      expect(await presented(n1.port)).toBe(fingerprint(rotated));
+      const before = dialedWith.length;
+      for (const socket of accepted) socket.destroy(); // the link dials again
+      await waitFor(() => dialedWith.slice(before).includes(fingerprint(rotated)), 'a dial with the new certificate', 10_000);
+      const after = dialedWith.slice(dialedWith.indexOf(fingerprint(rotated), before));
+      expect(after.every((f) => f === fingerprint(rotated))).toBe(true);
+
+      expect(() => n1.transport.reloadTls({ ...material(rotated), key: readFileSync(certs.client.key) })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }));
+      expect(await presented(n1.port)).toBe(fingerprint(rotated));
+
+      const plain = await TestNode.start(3);
+      nodes.push(plain);
+      expect(() => plain.transport.reloadTls(material(rotated))).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }));
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      await new Promise<void>((resolve) => peer.close(() => resolve()));
+    }
+  });
+});
