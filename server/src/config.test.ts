@@ -20,3 +20,23 @@ describe('resolveConfig: client retention', () => {
     expect(error).toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, details: { field: 'clientRetentionMs' } });
   });
 });
+
+describe('resolveConfig: the peer certificate name', () => {
+  const tls = { tlsCert: 'n.crt', tlsKey: 'n.key', tlsCa: 'ca.crt' };
+
+  test('none by default; given by flag or HIKARI_TLS_PEER_NAME, with {id} kept for each peer', () => {
+    expect(resolveConfig(tls, {}).tls?.peerName).toBeUndefined();
+    expect(resolveConfig(tls, { HIKARI_TLS_PEER_NAME: 'hikari-node' }).tls?.peerName).toBe('hikari-node');
+    expect(resolveConfig({ ...tls, tlsPeerName: 'node-{id}.example.com' }, {}).tls?.peerName).toBe('node-{id}.example.com');
+  });
+
+  test.each([
+    [{ ...tls, tlsPeerName: 'a name' }],
+    [{ ...tls, tlsPeerName: '' }],
+    [{ ...tls, tlsPeerName: 'node-{ID}' }],
+    [{ ...tls, tlsPeerName: 'x'.repeat(254) }],
+    [{ tlsPeerName: 'hikari-node' }], // without TLS
+  ])('%j is refused with INVALID_ARGUMENT naming the setting', (flags) => {
+    expect(() => resolveConfig(flags, {})).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT, details: expect.objectContaining({ field: 'tlsPeerName' }) }));
+  });
+});

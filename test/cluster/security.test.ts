@@ -43,7 +43,7 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     };
     ca = readFileSync(certs.ca.cert);
     adminOptions = { token: certs.adminToken, tls: { ca } };
-    t = await startTestCluster(3, ['--tls-cert', certs.node.cert, '--tls-key', certs.node.key, '--tls-ca', certs.ca.cert, '--snapshot-every', '100'], {
+    t = await startTestCluster(3, ['--tls-cert', certs.node.cert, '--tls-key', certs.node.key, '--tls-ca', certs.ca.cert, '--tls-peer-name', 'hikari-node', '--snapshot-every', '100'], {
       // Failpoints on, none armed: their admin routes must be guarded like the others.
       env: { HIKARI_ADMIN_TOKEN: certs.adminToken, HIKARI_FAILPOINTS: '' },
       admin: adminOptions,
@@ -384,6 +384,22 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     expect(aboutBad).toEqual(expect.arrayContaining([expect.stringMatching(/cannot connect to peer.*certificate|certificate.*cannot connect to peer/)]));
     await badNode.stop();
     expect((await adminCall('DELETE', `/members/${bad.id}`)).status).toBe(200);
+
+    // A certificate of the cluster CA, valid for this host, but made for a client (CN hikari-client):
+    // --tls-peer-name hikari-node keeps it out too.
+    mkdirSync(join(dir, 'impostor'), { recursive: true });
+    const clientForThisHost = makeCert(join(dir, 'impostor'), 'client', certs.ca, 'hikari-client', ['localhost', '127.0.0.1']);
+    const impostor = await t.cluster.addNodeDefinition();
+    const impostorNode = await startForeignNode(t, impostor.id, { ca: certs.ca, node: clientForThisHost });
+    foreignNode = impostorNode;
+    expect((await adminCall('POST', '/members', { id: impostor.id, peer: impostor.peer, client: impostor.client })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 3_000));
+    const impostorStatus = (await adminCall('GET', '/status')).body as { members: Array<{ id: number; match?: number }> };
+    expect(impostorStatus.members.find((m) => m.id === impostor.id)?.match ?? 0).toBe(0);
+    const leaderNow = await t.cluster.waitForLeader();
+    expect(t.cluster.node(leaderNow).logs.some((line) => line.includes(`does not name hikari-node`) && line.includes(`node ${impostor.id}`))).toBe(true);
+    await impostorNode.stop();
+    expect((await adminCall('DELETE', `/members/${impostor.id}`)).status).toBe(200);
     // Dialing the cluster's peer port with that certificate (or none, or plain TCP): refused in the handshake, and counted.
     const refusedBefore = await metric('hikari_peer_tls_refused');
     const peerPort = t.cluster.node(leaderId).peer;

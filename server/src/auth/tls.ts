@@ -29,6 +29,8 @@ export interface TlsFiles {
   readonly ca: string;
   /** The CA that signs client certificates (PEM); default: the cluster CA. */
   readonly clientCa?: string;
+  /** Not a file: the name a peer node's certificate must carry, `{id}` standing for its node id (see transport/peer-tls.ts). */
+  readonly peerName?: string;
 }
 
 /** The loaded PEM material. */
@@ -37,6 +39,7 @@ export interface TlsMaterial {
   readonly key: Buffer;
   readonly ca: Buffer;
   readonly clientCa: Buffer;
+  readonly peerName: string | null;
 }
 
 /** Reads the files; throws INVALID_ARGUMENT naming the setting whose file cannot be read or is not PEM. */
@@ -57,6 +60,7 @@ export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
     key: read('tlsKey', files.key),
     ca,
     clientCa: files.clientCa === undefined ? ca : read('tlsClientCa', files.clientCa),
+    peerName: files.peerName ?? null,
   };
   // What a listener would refuse (a key that is not the certificate's, say) is refused here, coded.
   try {
@@ -90,7 +94,7 @@ export function replaceListenerContext(server: Server | null, context: SecureCon
 
 /** The TLS material of peer links (listener and dialer alike): mutual, against the cluster CA. */
 export function peerTlsOf(m: TlsMaterial): PeerTls {
-  return { cert: m.cert, key: m.key, ca: m.ca };
+  return { cert: m.cert, key: m.key, ca: m.ca, peerName: m.peerName };
 }
 
 /**

@@ -9,7 +9,7 @@ import type { NodeId } from '@hikarikeeper/raft';
 import { decodeHelloAnswer, encodeHello, Hello } from './control-frames';
 import { FramedSocket } from './framed-socket';
 import { PEER_PROTOCOL_VERSION } from './limits';
-import { connectPeer, PeerTls } from './peer-tls';
+import { checkPeerName, connectPeer, PeerTls } from './peer-tls';
 
 export interface DialOptions {
   readonly host: string;
@@ -52,6 +52,8 @@ export function dial(options: DialOptions): Dial {
     const timer = setTimeout(() => settle(new HikariError(ErrorCode.TIMEOUT, { reason: 'handshake' })), options.timeoutMs);
     timer.unref();
     socket.once(ready, () => {
+      const refusal = checkPeerName(options.tls, socket, options.hello.to);
+      if (refusal !== null) return settle(refusal);
       try {
         framed.write(encodeHello(options.hello));
       } catch (error) {

@@ -6,7 +6,7 @@ import * as tls from 'node:tls';
 import { ErrorCode } from '@hikarikeeper/protocol';
 import { CertFiles, DevCerts, makeCert, makeDevCerts } from '../tools/dev-certs';
 import type { PeerTls } from './peer-tls';
-import { heartbeat, TestNode, waitFor } from './testing';
+import { heartbeat, meshPeers, sleep, TestNode, waitFor } from './testing';
 
 describe('TcpTransport over mutual TLS: certificate rotation (reloadTls)', () => {
   let dir: string;
@@ -74,5 +74,29 @@ describe('TcpTransport over mutual TLS: certificate rotation (reloadTls)', () =>
       for (const socket of accepted) socket.destroy();
       await new Promise<void>((resolve) => peer.close(() => resolve()));
     }
+  });
+
+  test('with a peer name, a certificate of the CA that does not name the node it claims to be is refused, as acceptor and as dialer', async () => {
+    const mine = (id: number) => makeCert(dir, `node-${id}`, certs.ca, `hikari-node-${id}`, ['127.0.0.1']);
+    const [c1, c2, c4] = [mine(1), mine(2), mine(4)];
+    const named = (files: CertFiles): PeerTls => ({ ...material(files), peerName: 'hikari-node-{id}' });
+    const [n1, n2, impostor, n4] = [
+      await TestNode.start(1, { tls: named(c1) }),
+      await TestNode.start(2, { tls: named(c2) }),
+      await TestNode.start(3, { tls: named(c1) }), // node 3 with node 1's certificate
+      await TestNode.start(4, { tls: named(c4) }),
+    ];
+    nodes.push(n1!, n2!, impostor!, n4!);
+    meshPeers([n1!, n2!, impostor!, n4!]);
+    const genuine = [n1!, n2!, n4!];
+    await waitFor(() => genuine.every((n) => genuine.every((p) => p === n || n.connectedTo(p.id))), 'the genuine nodes connected');
+    for (const n of genuine) n.transport.send([heartbeat(n.id, genuine.find((p) => p !== n)!.id)]);
+    await sleep(500);
+    // Nodes 1 and 2 dial node 3 and refuse the certificate it answers with; node 3 dials node 4, which refuses it.
+    expect(genuine.some((n) => n.connectedTo(3))).toBe(false);
+    expect(impostor!.connectedTo(1) || impostor!.connectedTo(2) || impostor!.connectedTo(4)).toBe(false);
+    const said = (n: TestNode) => JSON.stringify(n.logger.lines, (_k, v: unknown) => (v instanceof Error ? v.message : v));
+    expect(said(n1!)).toContain('does not name hikari-node-3');
+    expect(said(n4!)).toContain('does not name hikari-node-3');
   });
 });

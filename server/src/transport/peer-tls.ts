@@ -5,9 +5,17 @@
  * node without a certificate of the cluster CA can therefore neither dial nor be dialed.
  *
  * Without TLS material the same two functions give plain TCP, so callers do not branch.
+ *
+ * Node identity (`peerName`): the CA check alone lets any certificate the cluster CA signed act as
+ * any node. With a `peerName` such as `hikari-node-{id}` (etcd's `--peer-cert-allowed-cn`, per
+ * node), a peer's certificate must also carry that name, `{id}` being the node id it claims (the
+ * acceptor checks the dialer against its hello) or is dialed as (the dialer checks the acceptor),
+ * as its subject CN or a DNS subject alternative name (`checkPeerName`).
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
+import type { NodeId } from '@hikarikeeper/raft';
 
 export interface PeerTls {
   /** This node's certificate and key (PEM): presented both when dialing and when accepting. */
@@ -15,6 +23,31 @@ export interface PeerTls {
   readonly key: Buffer;
   /** The cluster CA (PEM): the only issuer whose peer certificates are accepted. */
   readonly ca: Buffer;
+  /** The name a peer's certificate must carry, `{id}` standing for the peer's node id; null: any certificate of the CA. */
+  readonly peerName?: string | null;
+}
+
+/**
+ * Refusal (PERMISSION_DENIED) unless the certificate `socket`'s other end presented names node `id`
+ * as `peerTls.peerName` says; null when it does, or when there is nothing to check (no TLS, no name).
+ */
+export function checkPeerName(peerTls: PeerTls | null, socket: net.Socket, id: NodeId): HikariError | null {
+  const pattern = peerTls?.peerName ?? null;
+  if (pattern === null || !(socket instanceof tls.TLSSocket)) return null;
+  const expected = pattern.replaceAll('{id}', String(id));
+  const names = certificateNames(socket.getPeerCertificate());
+  if (names.includes(expected)) return null;
+  const reason = `the certificate of node ${id} does not name ${expected}`;
+  return new HikariError(ErrorCode.PERMISSION_DENIED, { reason, names: names.slice(0, 8) }, { message: `permission denied: ${reason}` });
+}
+
+/** The names a certificate carries: its subject CN and its DNS subject alternative names. */
+export function certificateNames(cert: tls.PeerCertificate | undefined): string[] {
+  if (cert === undefined) return [];
+  const cn = cert.subject?.CN as string | string[] | undefined;
+  const names = cn === undefined ? [] : Array.isArray(cn) ? [...cn] : [cn];
+  for (const entry of (cert.subjectaltname ?? '').split(', ')) if (entry.startsWith('DNS:')) names.push(entry.slice(4));
+  return names;
 }
 
 /**

@@ -28,7 +28,7 @@ import { sendSnapshotStream } from './snapshot-sender';
 import { newCounters, TcpTransportStats, TransportCounters } from './stats';
 import { PeerAddress, silentLogger, Transport, TransportHandler, TransportLogger } from './transport';
 import * as tls from 'node:tls';
-import { createPeerServer, PeerTls, peerListenerContext } from './peer-tls';
+import { checkPeerName, createPeerServer, PeerTls, peerListenerContext } from './peer-tls';
 import { ThrottledLog } from '../logger';
 
 export interface TcpTransportOptions {
@@ -339,6 +339,7 @@ export class TcpTransport implements Transport {
   private answerHello(framed: FramedSocket, hello: Hello): void {
     const refusal =
       checkHello(hello, { id: this.id, cluster: this.options.clusterId, isKnownPeer: (id) => this.links.has(id) }) ??
+      checkPeerName(this.linkContext.tls, framed.socket, hello.from) ??
       (hello.kind === 'snapshot' && !this.receivers.has(hello.from) && this.receivers.size >= this.limits.inboundSnapshotsMax
         ? new HikariError(ErrorCode.UNAVAILABLE, { reason: 'too many snapshot streams' })
         : null);
