@@ -40,3 +40,12 @@ describe('resolveConfig: the peer certificate name', () => {
     expect(() => resolveConfig(flags, {})).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT, details: expect.objectContaining({ field: 'tlsPeerName' }) }));
   });
 });
+
+describe('resolveConfig: the revocation list', () => {
+  test('given with TLS by flag or HIKARI_TLS_CRL; without TLS it is refused', () => {
+    const tls = { tlsCert: 'n.crt', tlsKey: 'n.key', tlsCa: 'ca.crt' };
+    expect(resolveConfig(tls, {}).tls?.crl).toBeUndefined();
+    expect(resolveConfig(tls, { HIKARI_TLS_CRL: 'crl.pem' }).tls?.crl).toBe('crl.pem');
+    expect(() => resolveConfig({ tlsCrl: 'crl.pem' }, {})).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT, details: expect.objectContaining({ field: 'tlsCrl' }) }));
+  });
+});

@@ -81,7 +81,7 @@ export function parseCluster(spec: string): MemberAddress[] {
 }
 
 /** Settings as given (file, environment, flags): the config's keys, and the file names it is resolved from. */
-type RawKey = Exclude<keyof ServerConfig, 'tls'> | 'tlsCert' | 'tlsKey' | 'tlsCa' | 'tlsClientCa' | 'tlsPeerName' | 'adminTokenFile';
+type RawKey = Exclude<keyof ServerConfig, 'tls'> | 'tlsCert' | 'tlsKey' | 'tlsCa' | 'tlsClientCa' | 'tlsCrl' | 'tlsPeerName' | 'adminTokenFile';
 type Raw = Partial<Record<RawKey, unknown>>;
 
 const ENV: Record<string, RawKey> = {
@@ -89,7 +89,7 @@ const ENV: Record<string, RawKey> = {
   HIKARI_PEER_ADDRESS: 'peerAddress', HIKARI_ADMIN_ADDRESS: 'adminAddress', HIKARI_CLUSTER: 'cluster', HIKARI_JOIN: 'join',
   HIKARI_TICK_MS: 'tickMs', HIKARI_ELECTION_TICKS: 'electionTicks', HIKARI_SNAPSHOT_EVERY: 'snapshotEvery',
   HIKARI_DATA_BYTES_MAX: 'dataBytesMax', HIKARI_LOG_LEVEL: 'logLevel',
-  HIKARI_TLS_CERT: 'tlsCert', HIKARI_TLS_KEY: 'tlsKey', HIKARI_TLS_CA: 'tlsCa', HIKARI_TLS_CLIENT_CA: 'tlsClientCa', HIKARI_TLS_PEER_NAME: 'tlsPeerName',
+  HIKARI_TLS_CERT: 'tlsCert', HIKARI_TLS_KEY: 'tlsKey', HIKARI_TLS_CA: 'tlsCa', HIKARI_TLS_CLIENT_CA: 'tlsClientCa', HIKARI_TLS_PEER_NAME: 'tlsPeerName', HIKARI_TLS_CRL: 'tlsCrl',
   HIKARI_ADMIN_TLS: 'adminTls', HIKARI_AUTH: 'auth', HIKARI_ADMIN_TOKEN: 'adminToken', HIKARI_ADMIN_TOKEN_FILE: 'adminTokenFile',
   HIKARI_ADMIN_CERTS: 'adminCerts', HIKARI_CONNECTIONS_PER_ADDRESS: 'connectionsPerAddress',
   HIKARI_CLIENT_RETENTION_MS: 'clientRetentionMs',
@@ -150,13 +150,14 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv, configFile?: s
 function tlsFiles(raw: Raw): TlsFiles | null {
   const given = (['tlsCert', 'tlsKey', 'tlsCa'] as const).filter((k) => raw[k] !== undefined && raw[k] !== '');
   if (given.length === 0) {
-    for (const key of ['tlsClientCa', 'tlsPeerName'] as const) if (raw[key] !== undefined) throw HikariError.invalidArgument(key, 'needs tlsCert, tlsKey and tlsCa');
+    for (const key of ['tlsClientCa', 'tlsCrl', 'tlsPeerName'] as const) if (raw[key] !== undefined) throw HikariError.invalidArgument(key, 'needs tlsCert, tlsKey and tlsCa');
     return null;
   }
   if (given.length < 3) throw HikariError.invalidArgument('tls', 'tlsCert, tlsKey and tlsCa go together (the node\'s certificate, its key, the cluster CA)');
   return {
     cert: String(raw.tlsCert), key: String(raw.tlsKey), ca: String(raw.tlsCa),
     ...(raw.tlsClientCa === undefined ? {} : { clientCa: String(raw.tlsClientCa) }),
+    ...(raw.tlsCrl === undefined ? {} : { crl: String(raw.tlsCrl) }),
     ...(raw.tlsPeerName === undefined ? {} : { peerName: checkPeerNamePattern(raw.tlsPeerName) }),
   };
 }

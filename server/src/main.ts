@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     .option('--tls-key <file>', 'its private key (PEM) [HIKARI_TLS_KEY]')
     .option('--tls-ca <file>', 'the cluster CA (PEM): peers must present a certificate it signed [HIKARI_TLS_CA]')
     .option('--tls-client-ca <file>', 'the CA of client certificates (default: --tls-ca) [HIKARI_TLS_CLIENT_CA]')
+    .option('--tls-crl <file>', 'certificate revocation lists (PEM, one per CA in use): listed certificates are refused on every port; reloaded on SIGHUP [HIKARI_TLS_CRL]')
     .option('--tls-peer-name <name>', 'the name (CN or DNS SAN) a peer node\'s certificate must carry; {id} stands for its node id, e.g. hikari-node-{id} (default: any certificate of the CA) [HIKARI_TLS_PEER_NAME]')
     .option('--admin-tls <on|off>', 'serve the admin port over HTTPS (default: on with TLS) [HIKARI_ADMIN_TLS]')
     .option('--auth <on|off|auto>', 'authentication and access control (auto: on when a token or TLS is configured) [HIKARI_AUTH]')
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
       id: o.id, clusterId: o.clusterId, dataDir: o.dataDir, clientAddress: o.clientAddress, peerAddress: o.peerAddress,
       adminAddress: o.adminAddress, cluster: o.cluster, join: o.join, tickMs: o.tickMs, snapshotEvery: o.snapshotEvery, logLevel: o.logLevel,
       electionTicks: o.electionTicks, dataBytesMax: o.dataBytesMax, tlsCert: o.tlsCert, tlsKey: o.tlsKey, tlsCa: o.tlsCa,
-      tlsClientCa: o.tlsClientCa, tlsPeerName: o.tlsPeerName, adminTls: o.adminTls, auth: o.auth, adminTokenFile: o.adminTokenFile, adminCerts: o.adminCerts,
+      tlsClientCa: o.tlsClientCa, tlsPeerName: o.tlsPeerName, tlsCrl: o.tlsCrl, adminTls: o.adminTls, auth: o.auth, adminTokenFile: o.adminTokenFile, adminCerts: o.adminCerts,
       connectionsPerAddress: o.connectionsPerAddress, clientRetentionMs: o.clientRetentionMs,
     }, process.env, o.config as string | undefined);
   } catch (e) {

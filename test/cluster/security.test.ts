@@ -11,7 +11,7 @@ import { ErrorCode, HikariClient, HikariClientOptions, HikariError } from '@hika
 import { rejection } from '../../libs/client/src/testing/errors';
 import { AdminClientOptions, adminRequest } from '../../server/src/admin/admin-client';
 import { generateToken } from '../../server/src/auth/tokens';
-import { CertFiles, DevCerts, makeCa, makeCert, makeDevCerts } from '../../server/src/tools/dev-certs';
+import { CertFiles, DevCerts, makeCa, makeCert, makeCrl, makeDevCerts } from '../../server/src/tools/dev-certs';
 import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { resolve as resolvePath } from 'node:path';
@@ -31,6 +31,7 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
   let ca: Buffer;
   let adminOptions: AdminClientOptions;
   let foreignNode: { stop(): Promise<void> } | null = null;
+  let crlFile: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hk-security-'));
@@ -43,7 +44,9 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     };
     ca = readFileSync(certs.ca.cert);
     adminOptions = { token: certs.adminToken, tls: { ca } };
-    t = await startTestCluster(3, ['--tls-cert', certs.node.cert, '--tls-key', certs.node.key, '--tls-ca', certs.ca.cert, '--tls-peer-name', 'hikari-node', '--snapshot-every', '100'], {
+    // An empty revocation list to start with (a test revokes a certificate, renews it and reloads).
+    crlFile = makeCrl(dir, 'crl', certs.ca);
+    t = await startTestCluster(3, ['--tls-cert', certs.node.cert, '--tls-key', certs.node.key, '--tls-ca', certs.ca.cert, '--tls-peer-name', 'hikari-node', '--tls-crl', crlFile, '--snapshot-every', '100'], {
       // Failpoints on, none armed: their admin routes must be guarded like the others.
       env: { HIKARI_ADMIN_TOKEN: certs.adminToken, HIKARI_FAILPOINTS: '' },
       admin: adminOptions,
@@ -201,6 +204,27 @@ describe('security of a real cluster (TLS, tokens, roles)', () => {
     const foreignCert = { ca, cert: readFileSync(foreign.client.cert), key: readFileSync(foreign.client.key) };
     expect((await rejection(connect({ token: undefined, tls: foreignCert }))).code).toBe(ErrorCode.UNAUTHENTICATED);
     await adminCall('DELETE', '/v1/auth/certs/hikari-client');
+  });
+
+  test('revocation: a client certificate the renewed list names is no identity after SIGHUP; the others still are', async () => {
+    mkdirSync(join(dir, 'crl-clients'), { recursive: true });
+    const [doomed, kept] = [makeCert(join(dir, 'crl-clients'), 'doomed', certs.ca, 'crl-client'), makeCert(join(dir, 'crl-clients'), 'kept', certs.ca, 'crl-client')];
+    const as = (files: CertFiles) => ({ token: undefined, tls: { ca, cert: readFileSync(files.cert), key: readFileSync(files.key) } });
+    await adminCall('PUT', '/v1/auth/roles/crl-role', { grants: [{ scope: 'namespace', access: 'write', prefix: '/crl' }] });
+    expect((await adminCall('PUT', '/v1/auth/certs/crl-client', { role: 'crl-role' })).status).toBe(200);
+    const before = await connect(as(doomed));
+    await before.create('/crl', 'by the doomed certificate');
+    makeCrl(dir, 'crl', certs.ca, [doomed]); // the same file, renewed
+    for (const n of t.cluster.nodes.filter((x) => t.cluster.isRunning(x.id))) t.cluster.signal(n.id, 'SIGHUP');
+    let refused: HikariError | null = null;
+    for (let i = 0; i < 50 && refused === null; i++) {
+      refused = await connect(as(doomed)).then(async (c) => (await c.close(), null), (e: HikariError) => e);
+      if (refused === null) await sleep(100);
+    }
+    expect(refused).toMatchObject({ code: ErrorCode.UNAUTHENTICATED, details: { reason: 'missing' } }); // the certificate no longer verifies: no identity
+    const other = await connect(as(kept)); // same subject, not revoked
+    expect((await other.get('/crl')).data.toString()).toBe('by the doomed certificate');
+    await adminCall('DELETE', '/v1/auth/certs/crl-client');
   });
 
   test('roles: each kind of operation is allowed with its grant and denied without, and a denial changes nothing', async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, HikariError } from '@hikarikeeper/protocol';
-import { DevCerts, makeDevCerts } from '../tools/dev-certs';
+import { DevCerts, makeCrl, makeDevCerts } from '../tools/dev-certs';
 import { describeCertificate, loadTlsMaterial } from './tls';
 
 describe('loadTlsMaterial (at start and at every reload)', () => {
@@ -36,5 +36,15 @@ describe('loadTlsMaterial (at start and at every reload)', () => {
     const notPem = join(dir, 'not-pem.crt');
     writeFileSync(notPem, 'hello');
     expect(refusal({ cert: certs.node.cert, key: certs.node.key, ca: notPem })).toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, details: { field: 'tlsCa' } });
+  });
+
+  test('a revocation list is loaded when it is one, and refused (INVALID_ARGUMENT, tlsCrl) when it is not', () => {
+    const crl = makeCrl(dir, 'crl', certs.ca, [certs.client]);
+    const files = { cert: certs.node.cert, key: certs.node.key, ca: certs.ca.cert };
+    expect(loadTlsMaterial({ ...files, crl }).crl?.toString()).toContain('BEGIN X509 CRL');
+    expect(refusal({ ...files, crl: certs.ca.cert })).toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, details: { field: 'tlsCrl' } }); // a certificate, not a CRL
+    const garbled = join(dir, 'garbled.pem');
+    writeFileSync(garbled, '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n');
+    expect(refusal({ ...files, crl: garbled })).toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, details: { field: 'tlsCrl' } });
   });
 });

@@ -29,6 +29,8 @@ export interface TlsFiles {
   readonly ca: string;
   /** The CA that signs client certificates (PEM); default: the cluster CA. */
   readonly clientCa?: string;
+  /** Certificate revocation lists (PEM, one per CA in use, concatenated): certificates they list are refused on every port. */
+  readonly crl?: string;
   /** Not a file: the name a peer node's certificate must carry, `{id}` standing for its node id (see transport/peer-tls.ts). */
   readonly peerName?: string;
 }
@@ -39,19 +41,20 @@ export interface TlsMaterial {
   readonly key: Buffer;
   readonly ca: Buffer;
   readonly clientCa: Buffer;
+  readonly crl: Buffer | null;
   readonly peerName: string | null;
 }
 
 /** Reads the files; throws INVALID_ARGUMENT naming the setting whose file cannot be read or is not PEM. */
 export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
-  const read = (field: string, path: string): Buffer => {
+  const read = (field: string, path: string, kind = ''): Buffer => {
     let bytes: Buffer;
     try {
       bytes = readFileSync(path);
     } catch (e) {
       throw HikariError.invalidArgument(field, `cannot read ${path}: ${(e as Error).message}`);
     }
-    if (!bytes.includes('-----BEGIN ')) throw HikariError.invalidArgument(field, `${path} is not a PEM file`);
+    if (!bytes.includes(`-----BEGIN ${kind}`)) throw HikariError.invalidArgument(field, `${path} is not a PEM file${kind === '' ? '' : ` of ${kind.trim()}`}`);
     return bytes;
   };
   const ca = read('tlsCa', files.ca);
@@ -60,13 +63,21 @@ export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
     key: read('tlsKey', files.key),
     ca,
     clientCa: files.clientCa === undefined ? ca : read('tlsClientCa', files.clientCa),
+    crl: files.crl === undefined ? null : read('tlsCrl', files.crl, 'X509 CRL'),
     peerName: files.peerName ?? null,
   };
-  // What a listener would refuse (a key that is not the certificate's, say) is refused here, coded.
+  // What a listener would refuse (a key that is not the certificate's, a CRL that does not parse) is refused here, coded.
   try {
     createSecureContext({ cert: m.cert, key: m.key, ca: m.ca });
   } catch (e) {
     throw HikariError.invalidArgument('tlsKey', `${files.cert} and ${files.key}, with the CA ${files.ca}: not usable for TLS (${(e as Error).message})`);
+  }
+  if (m.crl !== null) {
+    try {
+      createSecureContext({ ca: m.ca, crl: m.crl });
+    } catch (e) {
+      throw HikariError.invalidArgument('tlsCrl', `${files.crl}: not a usable revocation list (${(e as Error).message})`);
+    }
   }
   return m;
 }
@@ -84,7 +95,7 @@ export function clientListenerOptions(m: TlsMaterial, handshakeTimeoutMs: number
 
 /** The certificate, key and CA of a client listener (what a rotation replaces). */
 export function clientListenerContext(m: TlsMaterial): SecureContextOptions {
-  return { cert: m.cert, key: m.key, ca: m.clientCa };
+  return { cert: m.cert, key: m.key, ca: m.clientCa, ...(m.crl === null ? {} : { crl: m.crl }) };
 }
 
 /** Gives a TLS listener (HTTPS included) `context` for its next handshakes; a plain or closed listener is left alone. */
@@ -94,7 +105,7 @@ export function replaceListenerContext(server: Server | null, context: SecureCon
 
 /** The TLS material of peer links (listener and dialer alike): mutual, against the cluster CA. */
 export function peerTlsOf(m: TlsMaterial): PeerTls {
-  return { cert: m.cert, key: m.key, ca: m.ca, peerName: m.peerName };
+  return { cert: m.cert, key: m.key, ca: m.ca, crl: m.crl, peerName: m.peerName };
 }
 
 /**

@@ -10,6 +10,8 @@
  * | `client.crt`, `client.key` | a client certificate, CN `hikari-client`, signed by the same CA     |
  * | `admin.token`            | a random bootstrap admin token (for `--admin-token-file`)               |
  *
+ * `makeCrl` makes a revocation list of the CA (for `--tls-crl`; the tests use it).
+ *
  * Development only: one CA signs nodes and clients here, and the private keys are written unencrypted
  * with mode 0600. In production keep a CA (or at least a certificate) per node, a separate client CA
  * (`--tls-client-ca`), and real secret storage.
@@ -66,6 +68,26 @@ export function makeCert(dir: string, base: string, ca: CertFiles, commonName: s
   rmSync(csr, { force: true });
   rmSync(ext, { force: true });
   return files;
+}
+
+/**
+ * A certificate revocation list of `ca` revoking `revoked` (none: an empty list), as `<dir>/<base>.pem`,
+ * valid 30 days (its "next update": renew it, and reload the nodes, before then). Made with
+ * `openssl ca` over a fresh index in `<dir>/<base>.db`.
+ */
+export function makeCrl(dir: string, base: string, ca: CertFiles, revoked: readonly CertFiles[] = []): string {
+  const db = join(dir, `${base}.db`);
+  rmSync(db, { recursive: true, force: true });
+  mkdirSync(db, { recursive: true });
+  writeFileSync(join(db, 'index.txt'), '');
+  writeFileSync(join(db, 'crlnumber'), '01\n');
+  const cnf = join(db, 'ca.cnf');
+  writeFileSync(cnf, ['[ ca ]', 'default_ca = dev', '[ dev ]', `database = ${join(db, 'index.txt')}`, `crlnumber = ${join(db, 'crlnumber')}`,
+    'default_md = sha256', 'default_crl_days = 30'].join('\n'));
+  for (const cert of revoked) openssl(['ca', '-config', cnf, '-keyfile', ca.key, '-cert', ca.cert, '-revoke', cert.cert]);
+  const out = join(dir, `${base}.pem`);
+  openssl(['ca', '-config', cnf, '-keyfile', ca.key, '-cert', ca.cert, '-gencrl', '-out', out]);
+  return out;
 }
 
 export interface DevCerts {

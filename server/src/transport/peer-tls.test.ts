@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { ErrorCode } from '@hikarikeeper/protocol';
-import { CertFiles, DevCerts, makeCert, makeDevCerts } from '../tools/dev-certs';
-import type { PeerTls } from './peer-tls';
+import { CertFiles, DevCerts, makeCert, makeCrl, makeDevCerts } from '../tools/dev-certs';
+import { PeerTls, peerListenerContext } from './peer-tls';
 import { heartbeat, meshPeers, sleep, TestNode, waitFor } from './testing';
 
 describe('TcpTransport over mutual TLS: certificate rotation (reloadTls)', () => {
@@ -41,7 +41,7 @@ describe('TcpTransport over mutual TLS: certificate rotation (reloadTls)', () =>
     // Peer 2 is a bare TLS listener that records the certificate each dial of node 1 presents.
     const dialedWith: string[] = [];
     const accepted: tls.TLSSocket[] = [];
-    const peer = tls.createServer({ ...material(certs.node), requestCert: true, rejectUnauthorized: true }, (socket) => {
+    const peer = tls.createServer({ ...peerListenerContext(material(certs.node)), requestCert: true, rejectUnauthorized: true }, (socket) => {
       dialedWith.push(socket.getPeerCertificate().fingerprint256);
       accepted.push(socket);
       socket.on('error', () => undefined);
@@ -98,5 +98,23 @@ describe('TcpTransport over mutual TLS: certificate rotation (reloadTls)', () =>
     const said = (n: TestNode) => JSON.stringify(n.logger.lines, (_k, v: unknown) => (v instanceof Error ? v.message : v));
     expect(said(n1!)).toContain('does not name hikari-node-3');
     expect(said(n4!)).toContain('does not name hikari-node-3');
+  });
+
+  test('with a revocation list, a node whose certificate it lists is refused whichever end dials; the others connect', async () => {
+    const [c5, c6, revoked] = [makeCert(dir, 'crl-5', certs.ca, 'n5', ['127.0.0.1']), makeCert(dir, 'crl-6', certs.ca, 'n6', ['127.0.0.1']), makeCert(dir, 'crl-7', certs.ca, 'n7', ['127.0.0.1'])];
+    const crl = readFileSync(makeCrl(dir, 'crl', certs.ca, [revoked]));
+    const [n5, n6, n7, n8] = [
+      await TestNode.start(5, { tls: { ...material(c5), crl } }),
+      await TestNode.start(6, { tls: { ...material(c6), crl } }),
+      await TestNode.start(7, { tls: { ...material(revoked), crl } }), // dialed by 5 and 6
+      await TestNode.start(8, { tls: { ...material(c6), crl } }), // dialed by 7
+    ];
+    nodes.push(n5!, n6!, n7!, n8!);
+    meshPeers([n5!, n6!, n7!, n8!]);
+    const good = [n5!, n6!, n8!];
+    await waitFor(() => good.every((n) => good.every((p) => p === n || n.connectedTo(p.id))), 'the others connected');
+    await sleep(500);
+    expect(good.some((n) => n.connectedTo(7))).toBe(false);
+    expect(JSON.stringify(n5!.logger.lines, (_k, v: unknown) => (v instanceof Error ? v.message : v))).toContain('certificate revoked');
   });
 });

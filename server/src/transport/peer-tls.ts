@@ -23,6 +23,8 @@ export interface PeerTls {
   readonly key: Buffer;
   /** The cluster CA (PEM): the only issuer whose peer certificates are accepted. */
   readonly ca: Buffer;
+  /** Revocation lists (PEM): a peer certificate they list is refused, dialing and accepting; null: none. */
+  readonly crl?: Buffer | null;
   /** The name a peer's certificate must carry, `{id}` standing for the peer's node id; null: any certificate of the CA. */
   readonly peerName?: string | null;
 }
@@ -69,13 +71,13 @@ export function createPeerServer(
 
 /** The secure context of a peer listener (see tls.Server#setSecureContext: new handshakes use a new one). */
 export function peerListenerContext(peerTls: PeerTls): tls.SecureContextOptions {
-  return { cert: peerTls.cert, key: peerTls.key, ca: peerTls.ca };
+  return { cert: peerTls.cert, key: peerTls.key, ca: peerTls.ca, ...(peerTls.crl == null ? {} : { crl: peerTls.crl }) };
 }
 
 /** Dials a peer; `ready` is the event after which the peer handshake may be written. */
 export function connectPeer(peerTls: PeerTls | null, host: string, port: number): { socket: net.Socket; ready: 'connect' | 'secureConnect' } {
   if (peerTls === null) return { socket: net.connect({ host, port }), ready: 'connect' };
   const servername = net.isIP(host) === 0 ? host : undefined;
-  const socket = tls.connect({ host, port, servername, cert: peerTls.cert, key: peerTls.key, ca: peerTls.ca, minVersion: 'TLSv1.2' });
+  const socket = tls.connect({ host, port, servername, ...peerListenerContext(peerTls), minVersion: 'TLSv1.2' });
   return { socket, ready: 'secureConnect' };
 }
