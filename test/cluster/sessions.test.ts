@@ -124,6 +124,22 @@ describe('sessions, ephemeral nodes and watches on a real cluster', () => {
     again.socket.destroy();
   });
 
+  test('a connection that watches gets the events of its own writes before their answers (ZooKeeper\'s order), also pipelined', async () => {
+    const a = await open();
+    result(await a.call(1, 'create', { path: '/ord', data: Buffer.alloc(0), mode: 'persistent' }));
+    result(await a.call(2, 'watch', { path: '/ord', kind: 'recursive' }));
+    const n = 20;
+    for (let i = 0; i < n; i++) a.request(100 + i, 'create', { path: `/ord/n${i}`, data: Buffer.alloc(0), mode: 'persistent' });
+    for (let i = 0; i < n; i++) result(await a.answer(100 + i));
+    for (let i = 0; i < n; i++) {
+      const answerAt = a.received.findIndex((e) => 'id' in e && e.id === 100 + i);
+      const eventAt = a.received.findIndex((e) => e.t === 4 && e.k === 'watch' && (e as { d: { path: string } }).d.path === `/ord/n${i}`);
+      expect(eventAt).toBeGreaterThanOrEqual(0);
+      expect(eventAt).toBeLessThan(answerAt);
+    }
+    a.socket.destroy();
+  });
+
   test('a watch resumed with fromIndex on another node replays exactly what was missed', async () => {
     const a = await open();
     result(await a.call(1, 'create', { path: '/r', data: Buffer.alloc(0), mode: 'persistent' }));

@@ -88,10 +88,10 @@ export class Dispatcher {
       case 'set':
       case 'delete': {
         const { seq, ...fields } = req.args;
-        return this.write({ k: 'ns', op: { op: req.op, ...fields } as MultiOp, s: seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
+        return this.write(conn, { k: 'ns', op: { op: req.op, ...fields } as MultiOp, s: seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
       }
       case 'multi':
-        return this.write({ k: 'multi', ops: req.args.ops, s: req.args.seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
+        return this.write(conn, { k: 'multi', ops: req.args.ops, s: req.args.seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
       case 'session.open': {
         if (!this.runtime.isLeader()) throw HikariError.notLeader(this.runtime.leaderClientAddress());
         if (req.args.attach === false) this.detached.check(conn);
@@ -148,12 +148,12 @@ export class Dispatcher {
         return { index: await this.runtime.readBarrier() };
       case 'lock.acquire': {
         const { seq, name, mode, ...rest } = req.args;
-        return this.write({ k: 'lock', op: 'acquire', name, mode: mode ?? 'exclusive', ...definedOnly(rest), s: seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
+        return this.write(conn, { k: 'lock', op: 'acquire', name, mode: mode ?? 'exclusive', ...definedOnly(rest), s: seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
       }
       case 'lock.release':
-        return this.write({ k: 'lock', op: 'release', name: req.args.name, token: req.args.token, s: req.args.seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
+        return this.write(conn, { k: 'lock', op: 'release', name: req.args.name, token: req.args.token, s: req.args.seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
       case 'lock.cancel':
-        return this.write({ k: 'lock', op: 'cancel', name: req.args.name, ticket: req.args.ticket, s: req.args.seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
+        return this.write(conn, { k: 'lock', op: 'cancel', name: req.args.name, ticket: req.args.ticket, s: req.args.seq, c: conn.clientId ?? undefined, t: this.clock.now(), sid: conn.sessionId ?? undefined });
       case 'lock.wait': {
         const session = this.boundSession(conn);
         // The ticket is the acquire's log index: once this node has applied it, its state knows the
@@ -221,7 +221,13 @@ export class Dispatcher {
     return conn.sessionId;
   }
 
-  private async write(cmd: Command): Promise<unknown> {
+  /**
+   * Proposes `cmd` and answers with its outcome. On a connection that holds watches, the answer waits
+   * until the write is in effect on this node, and so until its watch events have gone out on the
+   * same connection: as in ZooKeeper, a client sees the events of its own write before the answer
+   * (and before anything it does after it). Other connections are answered at apply, without that wait.
+   */
+  private async write(conn: ConnectionState, cmd: Command): Promise<unknown> {
     if (cmd.k === 'lock') {
       if (cmd.sid === undefined) throw new HikariError(ErrorCode.SESSION_EXPIRED, {}, { message: 'locks need a session: open one first' });
     }
@@ -230,7 +236,7 @@ export class Dispatcher {
       if (cmd.sid === undefined) delete cmd.sid;
       if (cmd.c === undefined) delete cmd.c;
     }
-    const outcome = await this.runtime.propose(cmd);
+    const outcome = this.watches.watching(conn.sink) ? await this.runtime.proposeInEffect(cmd) : await this.runtime.propose(cmd);
     if (!outcome.ok) throw errorFromWire(outcome.error);
     return outcome.value;
   }

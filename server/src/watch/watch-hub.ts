@@ -53,6 +53,11 @@ export class WatchHub {
     return n;
   }
 
+  /** Does `sink` hold a watch? */
+  watching(sink: WatchSink): boolean {
+    return (this.bySink.get(sink)?.size ?? 0) > 0;
+  }
+
   register(sink: WatchSink, path: string, kind: WatchKind, fromIndex?: number): { watchId: number; index: number } {
     const mine = this.bySink.get(sink) ?? new Map<number, Watch>();
     if (mine.size >= WATCHES_PER_CONNECTION_MAX) throw HikariError.tooLarge('watches on this connection', mine.size + 1, WATCHES_PER_CONNECTION_MAX);
