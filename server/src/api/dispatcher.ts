@@ -222,9 +222,10 @@ export class Dispatcher {
   }
 
   /**
-   * Proposes `cmd` and answers with its outcome. On a connection that holds watches, the answer waits
-   * until the write is in effect on this node, and so until its watch events have gone out on the
-   * same connection: as in ZooKeeper, a client sees the events of its own write before the answer
+   * Proposes `cmd` and answers with its outcome. On a connection that holds watches of what the
+   * write changes (lock watches for a lock command, namespace watches for the others), the answer
+   * waits until the write is in effect on this node, and so until its watch events have gone out on
+   * the same connection: as in ZooKeeper, a client sees the events of its own write before the answer
    * (and before anything it does after it). Other connections are answered at apply, without that wait.
    */
   private async write(conn: ConnectionState, cmd: Command): Promise<unknown> {
@@ -236,7 +237,8 @@ export class Dispatcher {
       if (cmd.sid === undefined) delete cmd.sid;
       if (cmd.c === undefined) delete cmd.c;
     }
-    const outcome = this.watches.watching(conn.sink) ? await this.runtime.proposeInEffect(cmd) : await this.runtime.propose(cmd);
+    const watched = this.watches.watching(conn.sink, cmd.k === 'lock' ? 'locks' : 'namespace');
+    const outcome = watched ? await this.runtime.proposeInEffect(cmd) : await this.runtime.propose(cmd);
     if (!outcome.ok) throw errorFromWire(outcome.error);
     return outcome.value;
   }

@@ -53,9 +53,12 @@ export class WatchHub {
     return n;
   }
 
-  /** Does `sink` hold a watch? */
-  watching(sink: WatchSink): boolean {
-    return (this.bySink.get(sink)?.size ?? 0) > 0;
+  /** Does `sink` hold a watch on locks (`locks`) or on the namespace (otherwise)? */
+  watching(sink: WatchSink, what: 'locks' | 'namespace'): boolean {
+    const mine = this.bySink.get(sink);
+    if (mine === undefined) return false;
+    for (const w of mine.values()) if ((w.kind === 'lock') === (what === 'locks')) return true;
+    return false;
   }
 
   register(sink: WatchSink, path: string, kind: WatchKind, fromIndex?: number): { watchId: number; index: number } {
