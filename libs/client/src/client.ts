@@ -65,7 +65,7 @@ import { Connector } from './connector';
 import { CallOptions, DispatchGate, Dispatcher } from './dispatcher';
 import { ConnectedEvent, ServerEvent } from './events';
 import { helloArgs } from './handshake';
-import { HikariClientOptions, ResolvedOptions, resolveOptions } from './options';
+import { HikariClientOptions, ResolvedOptions, resolveOptions, tokenOption } from './options';
 import { SessionInfo, SessionKeeper } from './session-keeper';
 import { Watch } from './watch';
 import { WatchRegistry } from './watch-registry';
@@ -180,6 +180,8 @@ export class HikariClient extends HikariClientApi {
   /** Without sessions: a connection was up before (the next one is a `reconnected`). */
   private wasConnected = false;
   private clusterId: string | undefined;
+  /** The token of the next handshakes (see setToken). */
+  private token: string | undefined;
   private closing: Promise<void> | null = null;
   private discoveryFacade: Discovery | null = null;
   private firstConnection: { resolve(): void; reject(error: HikariError): void } | null = null;
@@ -187,13 +189,14 @@ export class HikariClient extends HikariClientApi {
   private constructor(private readonly options: ResolvedOptions) {
     super();
     this.clusterId = options.clusterId;
+    this.token = options.token;
     this.connector = new Connector(
       {
         endpoints: options.endpoints,
         backoff: options.backoff,
         connectTimeoutMs: options.connectTimeoutMs,
         tls: options.tls,
-        hello: () => helloArgs(options.clientId, this.clusterId, options.token),
+        hello: () => helloArgs(options.clientId, this.clusterId, this.token),
       },
       {
         connected: (connection, hello) => this.onConnected(connection, hello),
@@ -277,6 +280,17 @@ export class HikariClient extends HikariClientApi {
    */
   get session(): SessionInfo | null {
     return this.keeper?.info ?? null;
+  }
+
+  /**
+   * Replaces the token sent in the handshake of the next connections (after a reconnect, to another
+   * node or the same). Made for rotation: `hikari auth token rotate <id>` gives the same token a new
+   * secret, so the client stays the same principal and keeps its session — the connection open now
+   * goes on, and the next one authenticates with the new secret. Throws INVALID_ARGUMENT for a value
+   * that is not a token.
+   */
+  setToken(token: string): void {
+    this.token = tokenOption(token) ?? this.token;
   }
 
   /**

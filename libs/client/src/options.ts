@@ -162,7 +162,7 @@ export function resolveOptions(options: HikariClientOptions): ResolvedOptions {
   };
 }
 
-function tokenOption(value: string | undefined): string | undefined {
+export function tokenOption(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || !TOKEN_PATTERN.test(value)) throw HikariError.invalidArgument('token', 'must be a token as `hikari auth token create` prints it');
   return value;

@@ -9,6 +9,7 @@
  * | `PUT /v1/auth/roles/<name>`          | `{ grants: [{ scope, access, prefix }] }` | `{ role, existed }`      |
  * | `DELETE /v1/auth/roles/<name>`       |                                   | `{ role, existed }`               |
  * | `POST /v1/auth/tokens`               | `{ id, secret, role, note?, ttlMs? }` | `{ id, role, existed, expiresAt }` |
+ * | `PUT /v1/auth/tokens/<id>`           | `{ secret, ttlMs? }`              | `{ id, role, expiresAt }` (rotated: same id, role and sessions; new secret and expiry) |
  * | `DELETE /v1/auth/tokens/<id>`        |                                   | `{ id, existed }` (revoked)       |
  * | `PUT /v1/auth/certs/<subject>`       | `{ role, note? }`                 | `{ subject, role, existed }`      |
  * | `DELETE /v1/auth/certs/<subject>`    |                                   | `{ subject, existed }`            |
@@ -86,6 +87,15 @@ export class AuthApi {
         const expiresAt = body.ttlMs === undefined ? null : t + checkTtl(body.ttlMs);
         const { existed } = await this.apply({ k: 'auth', op: 'token.create', id, hash, role, note: checkNote(body.note ?? ''), t, expiresAt });
         return [existed ? 200 : 201, { id, role, existed, expiresAt }];
+      }
+      case 'PUT tokens/': {
+        const body = await readBody(req);
+        const id = checkTokenId(name);
+        const hash = hashSecret(checkSecret(body.secret));
+        const expiresAt = body.ttlMs === undefined ? null : t + checkTtl(body.ttlMs);
+        await this.apply({ k: 'auth', op: 'token.rotate', id, hash, t, expiresAt });
+        const role = this.source.list().tokens.find((x) => x.id === id)?.role ?? null;
+        return [200, { id, role, expiresAt }];
       }
       case 'DELETE tokens/': {
         const id = checkTokenId(name);

@@ -283,6 +283,14 @@ function addAuthCommands(program: Command, g: () => Globals): void {
       const r = await onLeader('POST', '/v1/auth/tokens', { id: made.id, secret: made.secret, role: o.role, note: o.note, ...(ttlMs === undefined ? {} : { ttlMs }) });
       out(g(), made.token, { ...r, token: made.token });
     });
+  token.command('rotate <id>').description('give a token a new secret (and expiry), and print it: the old secret stops opening connections; the id, its role and its sessions stay')
+    .option('--ttl <duration>', 'expire this long from now (45s, 30m, 12h, 90d); default: until revoked')
+    .action(async (id: string, o: { ttl?: string }) => {
+      const ttlMs = o.ttl === undefined ? undefined : parseDuration(o.ttl, '--ttl');
+      const { secret } = generateToken();
+      const r = await onLeader('PUT', `/v1/auth/tokens/${segment(id)}`, { secret, ...(ttlMs === undefined ? {} : { ttlMs }) });
+      out(g(), `${id}.${secret}`, { ...r, token: `${id}.${secret}` });
+    });
   token.command('revoke <id>').description('revoke a token (its connections are refused from their next request)')
     .action(async (id: string) => {
       const r = await onLeader('DELETE', `/v1/auth/tokens/${segment(id)}`);

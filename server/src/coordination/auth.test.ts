@@ -151,6 +151,25 @@ describe('token expiry', () => {
     expect(rebuilt.list()).toEqual(h.table.list());
   });
 
+  test('rotation gives a token a new secret and expiry, keeping its id, role and note; its principal keeps its permissions', async () => {
+    const h = harness();
+    await h.apply(roleSet('app', [{ scope: 'namespace', access: 'write', prefix: '/app' }]), { ...tokenCreate('t1', SECRET, 'app'), expiresAt: t + 1_000 } as AuthCommand);
+    const p = new Principal('token', 't1');
+    expect(h.table.permissionsOf(p)?.role).toBe('app');
+    const NEW = 'N'.repeat(43);
+    const rotate = (at: number, secret: string, expiresAt: number | null): AuthCommand => ({ k: 'auth', op: 'token.rotate', id: 't1', hash: hashSecret(secret), t: at, expiresAt });
+    expect(await h.apply(rotate(t + 500, NEW, t + 60_000))).toEqual([{ ok: true, value: { existed: true } }]);
+    expect(h.table.checkToken('t1', SECRET)).toBe('invalid');
+    expect(h.table.checkToken('t1', NEW)).toBe('valid');
+    expect(h.table.list().tokens).toEqual([{ id: 't1', role: 'app', note: 'n', createdAt: t, expiresAt: t + 60_000, expired: false }]);
+    h.clock.now = t + 2_000; // past the old expiry: the principal has the new one
+    expect(h.table.permissionsOf(p)?.role).toBe('app');
+    const before = h.store.entries();
+    const outcomes = await h.apply(rotate(t + 600, NEW, t + 60_000), { ...rotate(t + 600, NEW, null), id: 'nope' } as AuthCommand, rotate(t + 600, NEW, t + 600), { ...rotate(t + 600, NEW, null), hash: Buffer.alloc(3) } as AuthCommand);
+    expect(outcomes.map(code)).toEqual(['ok', ErrorCode.INVALID_ARGUMENT, ErrorCode.INVALID_ARGUMENT, ErrorCode.INVALID_ARGUMENT]);
+    expect(h.store.entries()).toEqual(before); // the retried rotation included: nothing changed
+  });
+
   test('a token record from before expiry existed (4 fields) reads as never expiring, and one without expiry is still written so', () => {
     const hash = hashSecret(SECRET);
     expect(decodeToken(pack([hash, 'app', t, 'n']))).toEqual({ hash, role: 'app', createdAt: t, note: 'n', expiresAt: null });

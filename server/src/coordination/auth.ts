@@ -22,6 +22,7 @@ export type AuthCommand =
   | { k: 'auth'; op: 'role.set'; name: string; grants: Grant[]; t: number }
   | { k: 'auth'; op: 'role.delete'; name: string; t: number }
   | { k: 'auth'; op: 'token.create'; id: string; hash: Uint8Array; role: string; note: string; t: number; expiresAt?: number | null }
+  | { k: 'auth'; op: 'token.rotate'; id: string; hash: Uint8Array; t: number; expiresAt?: number | null }
   | { k: 'auth'; op: 'token.revoke'; id: string; t: number }
   | { k: 'auth'; op: 'cert.set'; subject: string; role: string; note: string; t: number }
   | { k: 'auth'; op: 'cert.delete'; subject: string; t: number };
@@ -122,11 +123,10 @@ export async function applyAuth(o: Overlay, cmd: AuthCommand, changes: AuthChang
     }
     case 'token.create': {
       const id = checkTokenId(cmd.id);
-      if (!(cmd.hash instanceof Uint8Array) || cmd.hash.length !== SHA256_BYTES) throw HikariError.invalidArgument('hash', 'must be a SHA-256 digest');
-      const expiresAt = cmd.expiresAt ?? null;
-      if (expiresAt !== null && (!Number.isSafeInteger(expiresAt) || expiresAt <= cmd.t)) throw HikariError.invalidArgument('expiresAt', 'must be a time after the token is made');
+      const hash = checkHash(cmd.hash);
+      const expiresAt = checkExpiry(cmd.expiresAt, cmd.t);
       await requireRole(o, cmd.role);
-      const record: TokenRecord = { hash: Buffer.from(cmd.hash), role: cmd.role, createdAt: cmd.t, note: checkNote(cmd.note), expiresAt };
+      const record: TokenRecord = { hash, role: cmd.role, createdAt: cmd.t, note: checkNote(cmd.note), expiresAt };
       // Tokens expired by the command's time are deleted first: they free their ids and their room.
       await dropExpiredTokens(o, cmd.t, changes);
       const old = await o.get(authKey('token', id));
@@ -139,6 +139,21 @@ export async function applyAuth(o: Overlay, cmd: AuthCommand, changes: AuthChang
       o.put(authKey('token', id), encodeToken(record));
       changes.push({ kind: 'token', name: id, record });
       return { existed: false };
+    }
+    case 'token.rotate': {
+      // A new secret (and expiry) for an existing token: its id — the principal `token:<id>`, which
+      // owns its sessions — stays, so clients move to the new secret without losing their sessions.
+      const id = checkTokenId(cmd.id);
+      const hash = checkHash(cmd.hash);
+      const expiresAt = checkExpiry(cmd.expiresAt, cmd.t);
+      const old = await o.get(authKey('token', id));
+      if (old === null) throw HikariError.invalidArgument('id', `there is no token ${id}`);
+      const was = decodeToken(old);
+      if (was.hash.equals(hash) && was.expiresAt === expiresAt) return { existed: true }; // a retried rotation
+      const record: TokenRecord = { ...was, hash, expiresAt };
+      o.put(authKey('token', id), encodeToken(record));
+      changes.push({ kind: 'token', name: id, record });
+      return { existed: true };
     }
     case 'token.revoke':
       return remove(o, 'token', checkTokenId(cmd.id), changes);
@@ -155,6 +170,17 @@ export async function applyAuth(o: Overlay, cmd: AuthCommand, changes: AuthChang
     case 'cert.delete':
       return remove(o, 'cert', checkCertSubject(cmd.subject), changes);
   }
+}
+
+function checkHash(hash: unknown): Buffer {
+  if (!(hash instanceof Uint8Array) || hash.length !== SHA256_BYTES) throw HikariError.invalidArgument('hash', 'must be a SHA-256 digest');
+  return Buffer.from(hash);
+}
+
+function checkExpiry(expiresAt: unknown, t: number): number | null {
+  if (expiresAt === undefined || expiresAt === null) return null;
+  if (typeof expiresAt !== 'number' || !Number.isSafeInteger(expiresAt) || expiresAt <= t) throw HikariError.invalidArgument('expiresAt', 'must be a time after the command');
+  return expiresAt;
 }
 
 function mutableRole(name: unknown): string {
