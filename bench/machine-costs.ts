@@ -83,29 +83,43 @@ function echoServer(): void {
   process.on('disconnect', () => process.exit(0));
 }
 
-async function loopbackRoundTrips(ops: number): Promise<Sample> {
+/** Runs `body` with an echo process (its port and pid), which is killed afterwards. */
+async function withEcho<T>(body: (port: number, pid: number | null) => Promise<T>): Promise<T> {
   const child = fork(__filename, [ECHO_ARG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m) => resolve(m as number));
       child.once('exit', (code) => reject(new Error(`the echo process exited (${code})`)));
     });
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => resolve(s));
-      s.once('error', reject);
+    return await body(port, child.pid ?? null);
+  } finally {
+    child.kill();
+  }
+}
+
+/** A connection to the echo process on `port`, without Nagle's delay. */
+function connectEcho(port: number): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => {
+      s.setNoDelay(true);
+      resolve(s);
     });
-    socket.setNoDelay(true);
+    s.once('error', reject);
+  });
+}
+
+async function loopbackRoundTrips(ops: number): Promise<Sample> {
+  return withEcho(async (port, pid) => {
+    const socket = await connectEcho(port);
     const one = Buffer.from('x');
     try {
       // Warm up the path (JIT, socket buffers) before measuring.
       await pingPong(socket, one, Math.min(2_000, ops));
-      return await timed(ops, () => pingPong(socket, one, ops), child.pid ?? null);
+      return await timed(ops, () => pingPong(socket, one, ops), pid);
     } finally {
       socket.destroy();
     }
-  } finally {
-    child.kill();
-  }
+  });
 }
 
 /**
@@ -115,28 +129,17 @@ async function loopbackRoundTrips(ops: number): Promise<Sample> {
  * between them. `ops` requests in all.
  */
 async function concurrentRoundTrips(ops: number, connections = 64): Promise<Sample> {
-  const child = fork(__filename, [ECHO_ARG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.once('message', (m) => resolve(m as number));
-      child.once('exit', (code) => reject(new Error(`the echo process exited (${code})`)));
-    });
-    const sockets = await Promise.all(Array.from({ length: connections }, () => new Promise<Socket>((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => resolve(s));
-      s.once('error', reject);
-    })));
-    for (const s of sockets) s.setNoDelay(true);
+  return withEcho(async (port, pid) => {
+    const sockets = await Promise.all(Array.from({ length: connections }, () => connectEcho(port)));
     const request = Buffer.alloc(64, 0x63);
     const each = Math.ceil(ops / connections);
     try {
       await Promise.all(sockets.map((s) => pingPong(s, request, Math.min(200, each))));
-      return await timed(each * connections, () => Promise.all(sockets.map((s) => pingPong(s, request, each))).then(() => undefined), child.pid ?? null);
+      return await timed(each * connections, () => Promise.all(sockets.map((s) => pingPong(s, request, each))).then(() => undefined), pid);
     } finally {
       for (const s of sockets) s.destroy();
     }
-  } finally {
-    child.kill();
-  }
+  });
 }
 
 /** One message at a time on `socket`, `ops` times; a 64-byte message's echo may come in pieces. */

@@ -128,14 +128,14 @@ export async function applyAuth(o: Overlay, cmd: AuthCommand, changes: AuthChang
       await requireRole(o, cmd.role);
       const record: TokenRecord = { hash, role: cmd.role, createdAt: cmd.t, note: checkNote(cmd.note), expiresAt };
       // Tokens expired by the command's time are deleted first: they free their ids and their room.
-      await dropExpiredTokens(o, cmd.t, changes);
+      const live = await dropExpiredTokens(o, cmd.t, changes);
       const old = await o.get(authKey('token', id));
       if (old !== null) {
         const was = decodeToken(old);
         if (was.hash.equals(record.hash) && was.role === record.role) return { existed: true };
         throw HikariError.invalidArgument('id', `a token with id ${id} exists already`);
       }
-      await checkCount(o, 'token', TOKENS_MAX, 'tokens');
+      if (live >= TOKENS_MAX) throw HikariError.tooLarge('tokens', live + 1, TOKENS_MAX);
       o.put(authKey('token', id), encodeToken(record));
       changes.push({ kind: 'token', name: id, record });
       return { existed: false };
@@ -202,14 +202,19 @@ async function remove(o: Overlay, kind: 'token' | 'cert', name: string, changes:
   return { existed: true };
 }
 
-/** Deletes the tokens expired at `now` (the command's time: every node deletes the same ones). */
-async function dropExpiredTokens(o: Overlay, now: number, changes: AuthChange[]): Promise<void> {
+/** Deletes the tokens expired at `now` (the command's time: every node deletes the same ones); returns how many are left. */
+async function dropExpiredTokens(o: Overlay, now: number, changes: AuthChange[]): Promise<number> {
   const range = authRange('token');
+  let live = 0;
   for (const [key, value] of await o.scan(range.gte, range.lt)) {
-    if (!tokenExpired(decodeToken(value), now)) continue;
+    if (!tokenExpired(decodeToken(value), now)) {
+      live++;
+      continue;
+    }
     o.del(key);
     changes.push({ kind: 'token', name: authKeyOf(key)!.name, record: null });
   }
+  return live;
 }
 
 async function checkCount(o: Overlay, kind: AuthRecordKind, max: number, what: string): Promise<void> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { ErrorCode } from '@hikarikeeper/protocol';
 import { CertFiles, DevCerts, makeCert, makeCrl, makeDevCerts } from '../tools/dev-certs';
-import { PeerTls, peerListenerContext } from './peer-tls';
+import { PeerTls, peerSecureContext } from './peer-tls';
 import { heartbeat, meshPeers, sleep, TestNode, waitFor } from './testing';
 
 describe('TcpTransport over mutual TLS: certificate rotation (reloadTls)', () => {
@@ -41,7 +41,7 @@ describe('TcpTransport over mutual TLS: certificate rotation (reloadTls)', () =>
     // Peer 2 is a bare TLS listener that records the certificate each dial of node 1 presents.
     const dialedWith: string[] = [];
     const accepted: tls.TLSSocket[] = [];
-    const peer = tls.createServer({ ...peerListenerContext(material(certs.node)), requestCert: true, rejectUnauthorized: true }, (socket) => {
+    const peer = tls.createServer({ ...peerSecureContext(material(certs.node)), requestCert: true, rejectUnauthorized: true }, (socket) => {
       dialedWith.push(socket.getPeerCertificate().fingerprint256);
       accepted.push(socket);
       socket.on('error', () => undefined);

@@ -64,13 +64,13 @@ export function createPeerServer(
   onTlsError: (error: Error, remote: string | undefined) => void,
 ): net.Server {
   if (peerTls === null) return net.createServer(onSocket);
-  const server = tls.createServer({ ...peerListenerContext(peerTls), requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs, minVersion: 'TLSv1.2' }, onSocket);
+  const server = tls.createServer({ ...peerSecureContext(peerTls), requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs, minVersion: 'TLSv1.2' }, onSocket);
   server.on('tlsClientError', (error, socket) => onTlsError(error, socket.remoteAddress));
   return server;
 }
 
-/** The secure context of a peer listener (see tls.Server#setSecureContext: new handshakes use a new one). */
-export function peerListenerContext(peerTls: PeerTls): tls.SecureContextOptions {
+/** The certificate, key, CA and revocation lists of peer connections, listener and dials alike (what a rotation replaces). */
+export function peerSecureContext(peerTls: PeerTls): tls.SecureContextOptions {
   return { cert: peerTls.cert, key: peerTls.key, ca: peerTls.ca, ...(peerTls.crl == null ? {} : { crl: peerTls.crl }) };
 }
 
@@ -78,6 +78,6 @@ export function peerListenerContext(peerTls: PeerTls): tls.SecureContextOptions 
 export function connectPeer(peerTls: PeerTls | null, host: string, port: number): { socket: net.Socket; ready: 'connect' | 'secureConnect' } {
   if (peerTls === null) return { socket: net.connect({ host, port }), ready: 'connect' };
   const servername = net.isIP(host) === 0 ? host : undefined;
-  const socket = tls.connect({ host, port, servername, ...peerListenerContext(peerTls), minVersion: 'TLSv1.2' });
+  const socket = tls.connect({ host, port, servername, ...peerSecureContext(peerTls), minVersion: 'TLSv1.2' });
   return { socket, ready: 'secureConnect' };
 }

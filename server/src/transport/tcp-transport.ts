@@ -28,7 +28,7 @@ import { sendSnapshotStream } from './snapshot-sender';
 import { newCounters, TcpTransportStats, TransportCounters } from './stats';
 import { PeerAddress, silentLogger, Transport, TransportHandler, TransportLogger } from './transport';
 import * as tls from 'node:tls';
-import { checkPeerName, createPeerServer, PeerTls, peerListenerContext } from './peer-tls';
+import { checkPeerName, createPeerServer, PeerTls, peerSecureContext } from './peer-tls';
 import { ThrottledLog } from '../logger';
 
 export interface TcpTransportOptions {
@@ -153,7 +153,7 @@ export class TcpTransport implements Transport {
    */
   reloadTls(peerTls: PeerTls): void {
     if (this.linkContext.tls === null) throw HikariError.invalidArgument('tls', 'this transport runs without TLS: TLS is turned on at start, not by a reload');
-    const context = peerListenerContext(peerTls);
+    const context = peerSecureContext(peerTls);
     try {
       tls.createSecureContext(context); // the checks setSecureContext would make, before anything changes
     } catch (error) {

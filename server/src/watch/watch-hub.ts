@@ -41,6 +41,8 @@ export class WatchHub {
     data: new Map<string, Set<Watch>>(), children: new Map<string, Set<Watch>>(), recursive: new Map<string, Set<Watch>>(), lock: new Map<string, Set<Watch>>(),
   };
   private readonly bySink = new Map<WatchSink, Map<number, Watch>>();
+  /** How many of each sink's watches are lock watches (the rest watch the namespace): see `watching`. */
+  private readonly lockWatches = new Map<WatchSink, number>();
 
   constructor(appliedIndex: number, private readonly historyMax = HISTORY_CHANGES_MAX) {
     this.historyFloor = appliedIndex;
@@ -53,12 +55,10 @@ export class WatchHub {
     return n;
   }
 
-  /** Does `sink` hold a watch on locks (`locks`) or on the namespace (otherwise)? */
+  /** Does `sink` hold a watch on locks (`locks`) or on the namespace (otherwise)? Asked on every write: O(1). */
   watching(sink: WatchSink, what: 'locks' | 'namespace'): boolean {
-    const mine = this.bySink.get(sink);
-    if (mine === undefined) return false;
-    for (const w of mine.values()) if ((w.kind === 'lock') === (what === 'locks')) return true;
-    return false;
+    const locks = this.lockWatches.get(sink) ?? 0;
+    return what === 'locks' ? locks > 0 : (this.bySink.get(sink)?.size ?? 0) > locks;
   }
 
   register(sink: WatchSink, path: string, kind: WatchKind, fromIndex?: number): { watchId: number; index: number } {
@@ -70,6 +70,7 @@ export class WatchHub {
     const watch: Watch = { id: this.nextId++, sink, path, kind, from: fromIndex ?? this.appliedIndex };
     mine.set(watch.id, watch);
     this.bySink.set(sink, mine);
+    if (kind === 'lock') this.lockWatches.set(sink, (this.lockWatches.get(sink) ?? 0) + 1);
     const index = this.byPath[kind];
     const set = index.get(path) ?? new Set<Watch>();
     set.add(watch);
@@ -95,7 +96,11 @@ export class WatchHub {
   }
 
   private remove(w: Watch): void {
-    this.bySink.get(w.sink)?.delete(w.id);
+    if (this.bySink.get(w.sink)?.delete(w.id) === true && w.kind === 'lock') {
+      const left = this.lockWatches.get(w.sink)! - 1;
+      if (left === 0) this.lockWatches.delete(w.sink);
+      else this.lockWatches.set(w.sink, left);
+    }
     const set = this.byPath[w.kind].get(w.path);
     set?.delete(w);
     if (set && set.size === 0) this.byPath[w.kind].delete(w.path);
